@@ -1,0 +1,42 @@
+"""Board data: one JSON file per board under hw/boards/, the only place board facts live."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BuildConfigError
+
+BOARD_DIR = Path(__file__).resolve().parent.parent / "hw" / "boards"
+RESOURCE_KINDS = ("LUT", "FF", "BRAM36", "DSP", "URAM")
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    part: str
+    board_part: str
+    family: str
+    ps_type: str
+    capacity: dict[str, int]
+    default_clock_mhz: float
+    dma_data_width: int
+
+
+def list_boards() -> list[str]:
+    return sorted(p.stem for p in BOARD_DIR.glob("*.json"))
+
+
+def load_board(name: str) -> Board:
+    path = BOARD_DIR / f"{name}.json"
+    if not path.is_file():
+        raise BuildConfigError(f"unknown board {name!r}; known boards: {', '.join(list_boards())}")
+    try:
+        data = json.loads(path.read_text())
+        board = Board(**data)
+    except (json.JSONDecodeError, TypeError) as e:
+        raise BuildConfigError(f"board file {path} is malformed: {e}") from None
+    missing = [k for k in RESOURCE_KINDS if k not in board.capacity]
+    if missing:
+        raise BuildConfigError(f"board file {path} lacks capacity for {', '.join(missing)}")
+    return board

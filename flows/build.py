@@ -1,0 +1,227 @@
+"""The build: a config dataclass drives a list of steps, each a function of (model, config).
+
+Every step writes its output under build/<model>-<board>/ atomically and
+records a digest of what it was built from, so an interrupted or repeated
+build skips the steps whose inputs did not change.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.core.onnx_exec import execute_onnx
+
+from models.checkpoint import load_model
+from models.datasets import load_raw
+from models.registry import model_info
+
+from . import fold as folding
+from .boards import Board, load_board
+from .errors import BuildConfigError, FlowError
+from .export import export_qonnx
+from .fileio import atomic_path, load_onnx, save_onnx, write_json
+from .golden import run_golden
+from .lower import lower_to_hw, score_node
+from .streamline import INPUT_NAME, streamline
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class BuildConfig:
+    model: str
+    board: str = "Pynq-Z2"
+    checkpoint: Path | None = None
+    output_dir: Path | None = None
+    clock_mhz: float | None = None
+    target_fps: float = 1_000_000.0
+    folding_config: Path | None = None
+    n_verify: int = 20
+    n_sim: int = 200
+    data_dir: Path | None = None
+    log: Callable[[str], None] = field(default=print, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.info = model_info(self.model)
+        self.board_data: Board = load_board(self.board)
+        if self.checkpoint is None:
+            self.checkpoint = REPO / "checkpoints" / f"{self.model}.pt"
+        if not Path(self.checkpoint).is_file():
+            raise BuildConfigError(
+                f"no checkpoint for {self.model!r} at {self.checkpoint}; "
+                f"train one with `make train MODEL={self.model}` or pass CHECKPOINT=path"
+            )
+        if self.output_dir is None:
+            self.output_dir = REPO / "build" / f"{self.model}-{self.board}"
+        self.output_dir = Path(self.output_dir)
+        if self.clock_mhz is None:
+            self.clock_mhz = self.board_data.default_clock_mhz
+
+    @property
+    def target_cycles(self) -> int:
+        return max(1, int(self.clock_mhz * 1e6 // self.target_fps))
+
+    def path(self, *parts: str) -> Path:
+        return self.output_dir.joinpath(*parts)
+
+    def test_images(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        images, labels = load_raw(self.info.dataset, "test", self.data_dir)
+        return images[:n], labels[:n]
+
+    def settings(self) -> dict:
+        d = {k: v for k, v in asdict(self).items() if k != "log"}
+        return {k: str(v) if isinstance(v, Path) else v for k, v in d.items()}
+
+
+def _digest(*items: object) -> str:
+    h = hashlib.sha256()
+    for item in items:
+        if isinstance(item, Path):
+            h.update(item.read_bytes() if item.is_file() else str(item).encode())
+        else:
+            h.update(json.dumps(item, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+class StageCache:
+    """Records, per step, the digest of its inputs; a step whose digest matches is skipped."""
+
+    def __init__(self, cfg: BuildConfig) -> None:
+        self.file = cfg.path("stages.json")
+        self.entries = json.loads(self.file.read_text()) if self.file.is_file() else {}
+
+    def fresh(self, step: str, digest: str, outputs: list[Path]) -> bool:
+        return self.entries.get(step) == digest and all(p.exists() for p in outputs)
+
+    def record(self, step: str, digest: str) -> None:
+        self.entries[step] = digest
+        write_json(self.file, self.entries)
+
+
+# -- steps -----------------------------------------------------------------------
+
+
+def _verify_same_outputs(a: ModelWrapper, a_in: Callable, b: ModelWrapper, b_in: Callable, images: np.ndarray, what: str) -> None:
+    for i, img in enumerate(images):
+        oa = execute_onnx(a, {a.graph.input[0].name: a_in(img[None])})[a.graph.output[0].name]
+        ob = execute_onnx(b, {b.graph.input[0].name: b_in(img[None])})[b.graph.output[0].name]
+        if not np.array_equal(oa, ob):
+            raise FlowError(f"{what}: outputs differ on test image {i}: {oa.ravel()} vs {ob.ravel()}")
+
+
+def _pixels(img: np.ndarray) -> np.ndarray:
+    return img.astype(np.float32) / 256.0
+
+
+def _ints(img: np.ndarray) -> np.ndarray:
+    return img.astype(np.float32)
+
+
+def step_export(model: ModelWrapper | None, cfg: BuildConfig) -> ModelWrapper:
+    torch_model, meta = load_model(cfg.checkpoint, cfg.model)
+    cfg.log(f"  checkpoint {cfg.checkpoint} (test accuracy {meta.get('test_accuracy', 'n/a')})")
+    return export_qonnx(torch_model, cfg.info.input_shape)
+
+
+def step_streamline(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    out = streamline(model)
+    images, _ = cfg.test_images(cfg.n_verify)
+    _verify_same_outputs(model, _pixels, out, _ints, images, "streamlining")
+    cfg.log(f"  execute_onnx: streamlined == QONNX on {len(images)} images")
+    return out
+
+
+def step_lower(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    hw = lower_to_hw(model)
+    images, _ = cfg.test_images(cfg.n_verify)
+    golden = run_golden(hw, images)[hw.graph.output[0].name][:, 0]
+    for i, img in enumerate(images):
+        scores = execute_onnx(model, {INPUT_NAME: _ints(img[None])})[model.graph.output[0].name]
+        if int(np.argmax(scores)) != golden[i]:
+            raise FlowError(f"lowering: class differs on test image {i}")
+    cfg.log(f"  golden(hardware graph) class == streamlined class on {len(images)} images")
+    return hw
+
+
+def step_fold(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    if cfg.folding_config is not None:
+        model = folding.apply_folding_config(model, cfg.folding_config)
+    else:
+        model = folding.auto_fold(model, cfg.target_cycles)
+    folding.write_folding_config(model, cfg.path("folding_config.json"))
+    for f in folding.layer_folds(model):
+        simd = f"SIMD {f.simd:4d}" if f.simd else " " * 9
+        cfg.log(f"  {f.name:16s} PE {f.pe:4d} {simd} {f.cycles:8d} cycles")
+    cfg.log(f"  predicted {folding.predicted_fps(model, cfg.clock_mhz):,.0f} FPS at {cfg.clock_mhz:g} MHz")
+    return model
+
+
+def step_golden(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    images, labels = cfg.test_images(10_000)
+    t0 = time.perf_counter()
+    ctx = run_golden(model, images, keep_all=True)
+    seconds = time.perf_counter() - t0
+    pred = ctx[model.graph.output[0].name][:, 0]
+    scores = ctx[score_node(model).output[0]]
+    acc = float((pred == labels).mean())
+    with atomic_path(cfg.path("golden.npz")) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, images=images, labels=labels, pred=pred, scores=scores)
+    write_json(cfg.path("golden.json"), {"images": len(images), "accuracy": acc, "seconds": seconds})
+    cfg.log(f"  golden model: {acc:.2%} on {len(images)} test images ({len(images) / seconds:,.0f} images/s)")
+    return model
+
+
+@dataclass(frozen=True)
+class Step:
+    """A build step; `output` is the graph it writes (None: it passes the graph through)."""
+
+    name: str
+    run: Callable[[ModelWrapper, BuildConfig], ModelWrapper]
+    output: str | None
+    settings: tuple[str, ...] = ()
+    extra_outputs: tuple[str, ...] = ()
+
+
+STEPS: list[Step] = [
+    Step("export", step_export, "01_qonnx.onnx", ("model",)),
+    Step("streamline", step_streamline, "02_streamlined.onnx", ("n_verify",)),
+    Step("lower", step_lower, "03_hw.onnx", ("n_verify",)),
+    Step("fold", step_fold, "04_folded.onnx", ("target_fps", "clock_mhz", "folding_config"), ("folding_config.json",)),
+    Step("golden", step_golden, None, (), ("golden.npz", "golden.json")),
+]
+
+
+def run_build(cfg: BuildConfig, steps: list[Step] | None = None) -> ModelWrapper:
+    steps = STEPS if steps is None else steps
+    cfg.output_dir.mkdir(parents=True, exist_ok=True)
+    write_json(cfg.path("build_config.json"), cfg.settings())
+    cache = StageCache(cfg)
+    model: ModelWrapper | None = None
+    source = Path(cfg.checkpoint)
+    for i, step in enumerate(steps, 1):
+        settings = {k: getattr(cfg, k) for k in step.settings}
+        digest = _digest(step.name, source, settings, *[v for v in settings.values() if isinstance(v, Path)])
+        graph_out = cfg.path(step.output) if step.output else None
+        outputs = ([graph_out] if graph_out else []) + [cfg.path(p) for p in step.extra_outputs]
+        t0 = time.perf_counter()
+        if cache.fresh(step.name, digest, outputs):
+            cfg.log(f"[{i}/{len(steps)}] {step.name}: up to date")
+            model = None
+        else:
+            cfg.log(f"[{i}/{len(steps)}] {step.name}")
+            if model is None and source.suffix == ".onnx":
+                model = load_onnx(source)
+            model = step.run(model, cfg)
+            if graph_out is not None:
+                save_onnx(model, graph_out)
+            cache.record(step.name, digest)
+            cfg.log(f"  done in {time.perf_counter() - t0:.1f} s")
+        if graph_out is not None:
+            source = graph_out
+    return model if model is not None else load_onnx(source)

@@ -1,0 +1,73 @@
+"""Command line: `python -m flows.cli build --model M --board B` (what `make build` runs)."""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from models.checkpoint import CheckpointError
+from models.datasets import DatasetError
+from models.registry import UnknownModelError, list_models
+
+from .boards import list_boards
+from .errors import FlowError
+
+USER_ERRORS = (FlowError, DatasetError, CheckpointError, UnknownModelError)
+
+
+def _build(args: argparse.Namespace) -> None:
+    from .build import BuildConfig, run_build
+
+    cfg = BuildConfig(
+        model=args.model,
+        board=args.board,
+        checkpoint=args.checkpoint,
+        output_dir=args.output_dir,
+        clock_mhz=args.clock_mhz,
+        target_fps=args.target_fps,
+        folding_config=args.folding_config,
+        n_sim=args.n_sim,
+        data_dir=args.data_dir,
+    )
+    print(f"building {cfg.model} for {cfg.board} ({cfg.board_data.part}) into {cfg.output_dir}")
+    run_build(cfg)
+
+
+def _list(args: argparse.Namespace) -> None:
+    print("models: " + ", ".join(list_models()))
+    print("boards: " + ", ".join(list_boards()))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bnnflow", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="checkpoint -> verified accelerator")
+    b.add_argument("--model", required=True)
+    b.add_argument("--board", default="Pynq-Z2")
+    b.add_argument("--checkpoint", type=Path)
+    b.add_argument("--output-dir", type=Path)
+    b.add_argument("--clock-mhz", type=float)
+    b.add_argument("--target-fps", type=float, default=1_000_000.0)
+    b.add_argument("--folding-config", type=Path, help="FINN-format folding_config.json")
+    b.add_argument("--n-sim", type=int, default=200, help="test images to simulate in RTL")
+    b.add_argument("--data-dir", type=Path)
+    b.set_defaults(func=_build)
+    ls = sub.add_parser("list", help="known models and boards")
+    ls.set_defaults(func=_list)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*fast_hadamard_transform.*")
+    try:
+        args.func(args)
+    except USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Numpy kernels of the hardware layers: one definition of each layer's integer semantics.
+
+The qonnx custom ops (execute_onnx, node by node) and the golden model (whole
+batches) both call these, so the slow reference and the fast one cannot drift.
+Bit encoding of binary tensors: 1 means +1, 0 means -1.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# float64 holds every integer below 2^53 exactly, so BLAS matrix products on
+# integer-valued operands are exact and far faster than integer matmul in numpy.
+_EXACT = 2.0**53
+
+
+def accumulate(x: np.ndarray, weight_bits: np.ndarray, xnor: bool) -> np.ndarray:
+    """Accumulators of a matrix-vector unit for a batch x of shape (..., MW).
+
+    xnor: x holds bits; returns the popcount of xnor(x, w) in 0..MW.
+    otherwise: x holds unsigned integers; returns sum(x * (+1 if w else -1)).
+    """
+    w = 2.0 * weight_bits.astype(np.float64) - 1.0
+    xf = x.astype(np.float64)
+    if xnor:
+        dot = (2.0 * xf - 1.0) @ w
+        acc = (dot + w.shape[0]) / 2.0
+    else:
+        if np.abs(xf).max(initial=0) * w.shape[0] >= _EXACT:
+            raise OverflowError("accumulator exceeds the exact float64 range")
+        acc = xf @ w
+    return acc.astype(np.int64)
+
+
+def threshold(acc: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """One threshold per channel (last axis): bit = acc >= T."""
+    return (acc >= thresholds.reshape(-1).astype(np.int64)).astype(np.int64)
+
+
+def mvtu(x: np.ndarray, weight_bits: np.ndarray, thresholds: np.ndarray | None, xnor: bool) -> np.ndarray:
+    acc = accumulate(x, weight_bits, xnor)
+    return acc if thresholds is None else threshold(acc, thresholds)
+
+
+def label_select(x: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest values along the last axis, ties to the lowest index."""
+    order = np.argsort(-x.astype(np.int64), axis=-1, kind="stable")
+    return order[..., :k].astype(np.int64)

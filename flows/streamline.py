@@ -1,0 +1,401 @@
+"""Stage 2: streamline a QONNX graph into integer arithmetic with exact thresholds.
+
+Every tensor between the input quantizer and the output is tracked as an
+integer tensor plus a per-channel affine map to the real value the QONNX graph
+computes:  real_c = scale_c * int_c + offset_c.  Scales and offsets are exact
+rationals (fractions.Fraction built from the float initializers), so the
+threshold that replaces "affine, then sign" is the exact integer boundary:
+
+    scale_c > 0:  sign(scale_c * a + offset_c) = +1  <=>  a >= ceil(-offset_c / scale_c)
+    scale_c < 0:  negate the producing weights of channel c, then as above
+    scale_c = 0:  a constant, as a threshold no accumulator value reaches (or always reaches)
+
+Thresholds are clipped only to the range the accumulator can reach, which never
+changes an answer. The output graph holds standard ONNX ops plus qonnx's
+MultiThreshold, takes the raw integer input (pixel bytes) and produces exactly
+the outputs of the QONNX graph.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+from onnx import TensorProto, helper
+from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.general.intquant import max_int, min_int, resolve_rounding_mode
+from qonnx.transformation.infer_shapes import InferShapes
+from qonnx.util.basic import qonnx_make_model
+
+from .errors import UnsupportedNodeError
+
+QONNX_DOMAIN = "qonnx.custom_op.general"
+INPUT_NAME = "global_in"
+
+
+@dataclass
+class QuantConst:
+    """A quantized constant: real = scale * ints (scale broadcasts against ints)."""
+
+    ints: np.ndarray
+    scale: np.ndarray
+
+
+@dataclass
+class RawTensor:
+    """The float graph input (or a reshaped view of it) before its quantizer."""
+
+    name: str
+
+
+@dataclass
+class IntTensor:
+    """A tensor of the output graph holding integers, with its exact affine to real values.
+
+    `lo`/`hi` bound the integer per channel (what the hardware can ever see);
+    `weight` names the initializer whose last axis produced this accumulator,
+    so a channel can be negated in place when its scale is negative; `chain`
+    lists the source tensors from that product to here, which negation changes.
+    """
+
+    name: str
+    scale: list[Fraction]
+    offset: list[Fraction]
+    lo: list[int]
+    hi: list[int]
+    dtype: DataType
+    weight: str | None = None
+    chain: tuple[str, ...] = ()
+
+    @property
+    def channels(self) -> int:
+        return len(self.scale)
+
+
+@dataclass
+class _Builder:
+    src: ModelWrapper
+    nodes: list = field(default_factory=list)
+    inits: dict[str, np.ndarray] = field(default_factory=dict)
+    dtypes: dict[str, DataType] = field(default_factory=dict)
+
+    def emit(self, op_type: str, inputs: list[str], name: str, domain: str = "", **attrs) -> str:
+        out = f"{name}_out"
+        self.nodes.append(helper.make_node(op_type, inputs, [out], name=name, domain=domain, **attrs))
+        return out
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        self.inits[name] = np.asarray(value, dtype=np.float32)
+        return name
+
+    def const_int(self, name: str, value: np.ndarray) -> str:
+        self.inits[name] = np.asarray(value, dtype=np.int64)
+        return name
+
+
+def _frac(x: float) -> Fraction:
+    return Fraction(float(x))
+
+
+def _per_channel(value: np.ndarray, channels: int, node) -> list[Fraction]:
+    """Broadcast a constant that may vary only along the last (channel) axis."""
+    v = np.asarray(value, dtype=np.float64)
+    flat = v.reshape(-1, v.shape[-1]) if v.ndim >= 1 else v.reshape(1, 1)
+    if not np.all(flat == flat[0:1]):
+        raise UnsupportedNodeError(node.name, node.op_type, "constant varies along a non-channel axis")
+    row = flat[0]
+    if row.size == 1:
+        row = np.repeat(row, channels)
+    if row.size != channels:
+        raise UnsupportedNodeError(
+            node.name, node.op_type, f"constant has {row.size} channels, tensor has {channels}"
+        )
+    return [_frac(x) for x in row]
+
+
+def _quant_ints(node, x: np.ndarray, scale: np.ndarray, zeropt: np.ndarray, bits: int) -> np.ndarray:
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    signed, narrow = bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0))
+    mode = attrs.get("rounding_mode", b"ROUND")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    y = x.astype(np.float64) / scale + zeropt
+    y = np.clip(y, min_int(signed, narrow, bits), max_int(signed, narrow, bits))
+    return resolve_rounding_mode(mode)(y) - zeropt
+
+
+def _int_dtype(lo: int, hi: int) -> DataType:
+    for bits in range(1, 64):
+        if lo >= 0 and hi <= 2**bits - 1:
+            return DataType[f"UINT{bits}"]
+        if lo >= -(2 ** (bits - 1)) and hi <= 2 ** (bits - 1) - 1 and bits > 1:
+            return DataType[f"INT{bits}"]
+    raise ValueError(f"range [{lo}, {hi}] needs more than 64 bits")
+
+
+class Streamliner:
+    """Walks the QONNX graph once, in topological order, emitting the integer graph."""
+
+    def __init__(self, model: ModelWrapper) -> None:
+        self.src = model
+        self.b = _Builder(model)
+        self.values: dict[str, object] = {}
+        self.input_dtype: DataType | None = None
+
+    def run(self) -> ModelWrapper:
+        src = self.src
+        if len(src.graph.input) != 1:
+            raise UnsupportedNodeError("graph", "input", f"expected one graph input, found {len(src.graph.input)}")
+        self.values[src.graph.input[0].name] = RawTensor(INPUT_NAME)
+        for init in src.graph.initializer:
+            self.values[init.name] = src.get_initializer(init.name)
+        for node in src.graph.node:
+            handler = getattr(self, f"_op_{node.op_type}", None)
+            if handler is None:
+                raise UnsupportedNodeError(node.name, node.op_type, "op type is not supported by the streamliner")
+            handler(node)
+        return self._finish()
+
+    # -- helpers -------------------------------------------------------------
+    def _get(self, name: str, node):
+        if name not in self.values:
+            raise UnsupportedNodeError(node.name, node.op_type, f"input {name!r} has no producer")
+        return self.values[name]
+
+    def _int_input(self, node, index: int = 0) -> IntTensor:
+        v = self._get(node.input[index], node)
+        if not isinstance(v, IntTensor):
+            what = "a float (unquantized) tensor" if isinstance(v, RawTensor) else "a constant"
+            raise UnsupportedNodeError(
+                node.name, node.op_type, f"input {node.input[index]!r} is {what}; a quantized tensor is needed"
+            )
+        return v
+
+    def _const_input(self, node, index: int) -> np.ndarray:
+        v = self._get(node.input[index], node)
+        if isinstance(v, QuantConst):
+            return (v.ints * v.scale).astype(np.float64)
+        if isinstance(v, np.ndarray):
+            return v
+        raise UnsupportedNodeError(node.name, node.op_type, f"input {node.input[index]!r} must be constant")
+
+    # -- quantizers ----------------------------------------------------------
+    def _op_Quant(self, node) -> None:
+        x = self._get(node.input[0], node)
+        scale, zeropt, bits = (self._const_input(node, i) for i in (1, 2, 3))
+        bits = int(bits)
+        if isinstance(x, np.ndarray):
+            self.values[node.output[0]] = QuantConst(_quant_ints(node, x, scale, zeropt, bits), scale)
+            return
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if not isinstance(x, RawTensor):
+            raise UnsupportedNodeError(
+                node.name, node.op_type, "multi-bit requantization of an activation is not supported"
+            )
+        if scale.size != 1 or zeropt.size != 1 or attrs.get("signed", 1) or bits > 16:
+            raise UnsupportedNodeError(
+                node.name, node.op_type, "input quantizer must be unsigned, per-tensor, at most 16 bits"
+            )
+        s, z = _frac(scale.item()), _frac(zeropt.item())
+        if z.denominator != 1:
+            raise UnsupportedNodeError(node.name, node.op_type, "input zero point must be an integer")
+        # Per-tensor: one channel that broadcasts against whatever consumes it.
+        self.input_dtype = DataType[f"UINT{bits}"]
+        self.b.dtypes[x.name] = self.input_dtype
+        self.values[node.output[0]] = IntTensor(x.name, [s], [-z * s], [0], [2**bits - 1], self.input_dtype)
+
+    def _op_BipolarQuant(self, node) -> None:
+        x = self._get(node.input[0], node)
+        scale = self._const_input(node, 1)
+        if isinstance(x, np.ndarray):
+            self.values[node.output[0]] = QuantConst(np.where(x >= 0, 1.0, -1.0), scale)
+            return
+        a = self._int_input(node)
+        if scale.size != 1:
+            raise UnsupportedNodeError(node.name, node.op_type, "activation scale must be per-tensor")
+        thresholds = []
+        for c in range(a.channels):
+            s, o, lo, hi = a.scale[c], a.offset[c], a.lo[c], a.hi[c]
+            if s == 0:
+                t = lo if o >= 0 else hi + 1
+            else:
+                if s < 0:
+                    self._negate_channel(a, c, node)
+                    s, lo, hi = -s, -hi, -lo
+                    a.scale[c], a.lo[c], a.hi[c] = s, lo, hi
+                t = min(max(math.ceil(-o / s), lo), hi + 1)
+            thresholds.append(t)
+        tname = self.b.const(f"{node.name}_thresholds", np.array(thresholds, dtype=np.float32).reshape(-1, 1))
+        out = self.b.emit(
+            "MultiThreshold",
+            [a.name, tname],
+            node.name,
+            domain=QONNX_DOMAIN,
+            out_dtype="BIPOLAR",
+            out_scale=2.0,
+            out_bias=-1.0,
+        )
+        self.b.dtypes[out] = DataType["BIPOLAR"]
+        s = _frac(scale.item())
+        c = a.channels
+        self.values[node.output[0]] = IntTensor(out, [s] * c, [Fraction(0)] * c, [-1] * c, [1] * c, DataType["BIPOLAR"])
+
+    def _negate_channel(self, a: IntTensor, c: int, node) -> None:
+        shared = any(len(self.src.find_consumers(t)) != 1 for t in a.chain)
+        if a.weight is None or shared:
+            raise UnsupportedNodeError(
+                node.name, node.op_type, f"channel {c} has a negative scale and its producer cannot be negated"
+            )
+        self.b.inits[a.weight][..., c] *= -1
+
+    # -- linear layers -------------------------------------------------------
+    def _op_MatMul(self, node) -> None:
+        self._matmul(node, self._int_input(node), self._get(node.input[1], node), transpose=False)
+
+    def _op_Gemm(self, node) -> None:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0:
+            raise UnsupportedNodeError(node.name, node.op_type, "only Gemm with alpha=beta=1, transA=0 is supported")
+        out = self._matmul(node, self._int_input(node), self._get(node.input[1], node), bool(attrs.get("transB", 0)))
+        if len(node.input) > 2:
+            bias = _per_channel(self._const_input(node, 2), out.channels, node)
+            out.offset = [o + b for o, b in zip(out.offset, bias)]
+
+    def _matmul(self, node, x: IntTensor, w, transpose: bool) -> IntTensor:
+        if not isinstance(w, QuantConst):
+            raise UnsupportedNodeError(node.name, node.op_type, "weights must be a quantized constant")
+        ints, wscale = w.ints, np.broadcast_to(w.scale, w.ints.shape)
+        if transpose:
+            ints, wscale = ints.T, wscale.T
+        if ints.ndim != 2:
+            raise UnsupportedNodeError(node.name, node.op_type, "weights must be a matrix")
+        if not np.all(wscale == wscale[0:1]):
+            raise UnsupportedNodeError(node.name, node.op_type, "weight scale must be per output channel")
+        if len(set(x.scale)) != 1:
+            raise UnsupportedNodeError(
+                node.name, node.op_type, "input scale differs per channel and cannot pass the matrix product"
+            )
+        k, channels = ints.shape
+        if x.channels not in (1, k):
+            raise UnsupportedNodeError(node.name, node.op_type, f"input has {x.channels} channels, weights {k} rows")
+        xs = x.scale[0]
+        xo = np.array([float(o) for o in (x.offset if x.channels == k else x.offset * k)])
+        xlo = np.array(x.lo if x.channels == k else x.lo * k)
+        xhi = np.array(x.hi if x.channels == k else x.hi * k)
+        wname = self.b.const(f"{node.name}_weights", ints)
+        out = self.b.emit("MatMul", [x.name, wname], node.name)
+        pos, neg = np.clip(ints, 0, None), np.clip(-ints, 0, None)
+        lo = (pos * xlo[:, None] - neg * xhi[:, None]).sum(0)
+        hi = (pos * xhi[:, None] - neg * xlo[:, None]).sum(0)
+        scale = [xs * _frac(s) for s in wscale[0]]
+        offset = [_frac(s) * sum(Fraction(o) * int(v) for o, v in zip(xo, ints[:, c]) if o) for c, s in enumerate(wscale[0])]
+        dt = _int_dtype(int(lo.min()), int(hi.max()))
+        self.b.dtypes[out] = dt
+        t = IntTensor(
+            out, scale, offset, [int(v) for v in lo], [int(v) for v in hi], dt, weight=wname, chain=(node.output[0],)
+        )
+        self.values[node.output[0]] = t
+        return t
+
+    # -- elementwise affine ----------------------------------------------------
+    def _affine(self, node, mul: list[Fraction] | None, add: list[Fraction] | None) -> None:
+        x = self._int_input(node)
+        out = IntTensor(
+            x.name, list(x.scale), list(x.offset), list(x.lo), list(x.hi), x.dtype, x.weight, x.chain + (node.output[0],)
+        )
+        if mul is not None:
+            out.scale = [s * m for s, m in zip(out.scale, mul)]
+            out.offset = [o * m for o, m in zip(out.offset, mul)]
+        if add is not None:
+            out.offset = [o + a for o, a in zip(out.offset, add)]
+        self.values[node.output[0]] = out
+
+    def _const_operand(self, node) -> tuple[IntTensor, np.ndarray]:
+        x = self._get(node.input[0], node)
+        if isinstance(x, IntTensor):
+            return x, self._const_input(node, 1)
+        raise UnsupportedNodeError(node.name, node.op_type, "the tensor operand must come first")
+
+    def _op_Add(self, node) -> None:
+        x, c = self._const_operand(node)
+        self._affine(node, None, _per_channel(c, x.channels, node))
+
+    def _op_Sub(self, node) -> None:
+        x, c = self._const_operand(node)
+        self._affine(node, None, [-v for v in _per_channel(c, x.channels, node)])
+
+    def _op_Mul(self, node) -> None:
+        x, c = self._const_operand(node)
+        self._affine(node, _per_channel(c, x.channels, node), None)
+
+    def _op_Div(self, node) -> None:
+        x, c = self._const_operand(node)
+        divisors = _per_channel(c, x.channels, node)
+        if any(d == 0 for d in divisors):
+            raise UnsupportedNodeError(node.name, node.op_type, "division by zero")
+        self._affine(node, [1 / d for d in divisors], None)
+
+    # -- shape ops ---------------------------------------------------------------
+    def _op_Flatten(self, node) -> None:
+        x = self._get(node.input[0], node)
+        if isinstance(x, RawTensor):
+            # Shape ops ahead of the input quantizer are kept: the integer graph
+            # takes the input in its original shape.
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            extra = []
+            for i in node.input[1:]:
+                extra.append(self.b.const_int(i, self._const_input(node, 1)))
+            self.values[node.output[0]] = RawTensor(self.b.emit(node.op_type, [x.name, *extra], node.name, **attrs))
+            return
+        x = self._int_input(node)
+        shape = self.src.get_tensor_shape(node.input[0])
+        if math.prod(shape[1:]) != x.channels and x.channels != 1:
+            raise UnsupportedNodeError(node.name, node.op_type, "flattening a spatial tensor is not supported here")
+        self.values[node.output[0]] = x
+
+    _op_Reshape = _op_Flatten
+
+    # -- output ------------------------------------------------------------------
+    def _finish(self) -> ModelWrapper:
+        if self.input_dtype is None:
+            raise UnsupportedNodeError("graph", "input", "the graph input has no input quantizer")
+        outputs = []
+        for o in self.src.graph.output:
+            v = self.values.get(o.name)
+            if not isinstance(v, IntTensor):
+                raise UnsupportedNodeError("graph", "output", f"output {o.name!r} is not a quantized tensor")
+            outputs.append(self._emit_output_affine(v, o.name))
+        in_shape = self.src.get_tensor_shape(self.src.graph.input[0].name)
+        graph = helper.make_graph(
+            self.b.nodes,
+            "streamlined",
+            [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, in_shape)],
+            [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs],
+        )
+        model = ModelWrapper(qonnx_make_model(graph, producer_name="bnnflow"))
+        for k, v in self.b.inits.items():
+            model.set_initializer(k, v)
+        model = model.transform(InferShapes())
+        model.set_tensor_datatype(INPUT_NAME, self.input_dtype)
+        for k, v in self.b.dtypes.items():
+            model.set_tensor_datatype(k, v)
+        return model
+
+    def _emit_output_affine(self, v: IntTensor, out_name: str) -> str:
+        # The accumulator leaves the integer domain here; the Mul/Add reproduce the
+        # QONNX graph's real-valued scores (exact where scales are powers of two).
+        scale = np.array([float(s) for s in v.scale], dtype=np.float32)
+        offset = np.array([float(o) for o in v.offset], dtype=np.float32)
+        if any(Fraction(float(s)) != s for s in v.scale) or any(Fraction(float(o)) != o for o in v.offset):
+            raise UnsupportedNodeError("graph", "output", f"output {out_name!r} affine is not representable in float")
+        cur = v.name
+        cur = self.b.emit("Mul", [cur, self.b.const("out_scale", scale)], "OutputScale")
+        if np.any(offset != 0):
+            cur = self.b.emit("Add", [cur, self.b.const("out_offset", offset)], "OutputOffset")
+        return cur
+
+
+def streamline(model: ModelWrapper) -> ModelWrapper:
+    """Return the integer graph equivalent to `model` (see the module docstring)."""
+    return Streamliner(model).run()

@@ -1,0 +1,71 @@
+"""Model registry: one decorator registers a factory by name.
+
+`make train MODEL=x` and `make build MODEL=x` look models up here, so adding a
+model to the zoo is one decorated function and nothing else.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch.nn as nn
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    factory: Callable[..., nn.Module]
+    dataset: str
+    input_shape: tuple[int, ...]
+    description: str
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+class UnknownModelError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def register_model(dataset: str, input_shape: tuple[int, ...]) -> Callable:
+    """Register a model factory under its function name.
+
+    dataset and input_shape (C, H, W) are the defaults the training and build
+    flows use when the user names only the model.
+    """
+
+    def wrap(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        name = factory.__name__
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is registered twice")
+        doc = (factory.__doc__ or "").strip().splitlines()
+        _REGISTRY[name] = ModelInfo(name, factory, dataset, tuple(input_shape), doc[0] if doc else "")
+        return factory
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    _load_zoo()
+    return sorted(_REGISTRY)
+
+
+def model_info(name: str) -> ModelInfo:
+    _load_zoo()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownModelError(
+            f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}"
+        ) from None
+
+
+def create_model(name: str, **kwargs) -> nn.Module:
+    return model_info(name).factory(**kwargs)
+
+
+def _load_zoo() -> None:
+    # Importing the zoo runs its decorators; deferred so that importing the
+    # registry alone stays cheap and free of cycles.
+    from . import zoo  # noqa: F401
