@@ -27,6 +27,8 @@ from .errors import BuildConfigError, FlowError
 from .export import export_qonnx
 from .fileio import atomic_path, load_onnx, save_onnx, write_json
 from .golden import run_golden
+from .rtlgen import generate_rtl
+from .rtlsim import compile_accelerator, simulate
 from .lower import lower_to_hw, score_node
 from .streamline import INPUT_NAME, streamline
 
@@ -55,7 +57,7 @@ class BuildConfig:
         if not Path(self.checkpoint).is_file():
             raise BuildConfigError(
                 f"no checkpoint for {self.model!r} at {self.checkpoint}; "
-                f"train one with `make train MODEL={self.model}` or pass CHECKPOINT=path"
+                f"train one with `make train MODEL={self.model}` or pass --checkpoint PATH (CHECKPOINT=path with make)"
             )
         if self.output_dir is None:
             self.output_dir = REPO / "build" / f"{self.model}-{self.board}"
@@ -177,6 +179,46 @@ def step_golden(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     return model
 
 
+def step_rtl(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    manifest = generate_rtl(model, cfg.path("rtl"))
+    cfg.log(f"  {len(manifest['verilog'])} Verilog files, {len(manifest['memory_files'])} memory files in rtl/")
+    return model
+
+
+def step_rtlsim(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    golden = np.load(cfg.path("golden.npz"))
+    n = min(cfg.n_sim, len(golden["labels"]))
+    images, labels, expected = golden["images"][:n], golden["labels"][:n], golden["pred"][:n]
+    t0 = time.perf_counter()
+    compile_accelerator(cfg.path("rtl"))
+    cfg.log(f"  compiled with Verilator in {time.perf_counter() - t0:.1f} s; simulating {n} test images")
+    t0 = time.perf_counter()
+    res = simulate(cfg.path("rtl"), images)
+    seconds = time.perf_counter() - t0
+    with atomic_path(cfg.path("sim", "outputs.npz")) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, outputs=res.outputs, in_cycles=res.in_cycles, out_cycles=res.out_cycles)
+    pred = res.outputs[:, 0]
+    bad = np.flatnonzero(pred != expected)
+    if bad.size:
+        i = int(bad[0])
+        raise FlowError(f"RTL simulation differs from the golden model on {bad.size} of {n} images "
+                        f"(first: image {i}, RTL {pred[i]}, golden {expected[i]})")
+    predicted = max(f.cycles for f in folding.layer_folds(model))
+    acc = float((pred == labels).mean())
+    result = {
+        "images": n, "accuracy": acc, "golden_accuracy": float((expected == labels).mean()),
+        "cycles_per_image": res.cycles_per_image, "predicted_cycles_per_image": predicted,
+        "latency_cycles": res.latency, "total_cycles": res.cycles, "seconds": seconds,
+        "fps_at_clock": cfg.clock_mhz * 1e6 / res.cycles_per_image, "clock_mhz": cfg.clock_mhz,
+    }
+    write_json(cfg.path("sim", "results.json"), result)
+    cfg.log(f"  RTL == golden on all {n} images; RTL accuracy {acc:.2%}")
+    cfg.log(f"  {res.cycles_per_image:.1f} cycles per image (folding predicts {predicted}), latency {res.latency} "
+            f"cycles, {result['fps_at_clock']:,.0f} FPS at {cfg.clock_mhz:g} MHz "
+            f"({res.cycles / seconds / 1e6:.1f} M simulated cycles/s)")
+    return model
+
+
 @dataclass(frozen=True)
 class Step:
     """A build step; `output` is the graph it writes (None: it passes the graph through)."""
@@ -194,6 +236,8 @@ STEPS: list[Step] = [
     Step("lower", step_lower, "03_hw.onnx", ("n_verify",)),
     Step("fold", step_fold, "04_folded.onnx", ("target_fps", "clock_mhz", "folding_config"), ("folding_config.json",)),
     Step("golden", step_golden, None, (), ("golden.npz", "golden.json")),
+    Step("rtl", step_rtl, None, (), ("rtl/manifest.json",)),
+    Step("rtlsim", step_rtlsim, None, ("n_sim",), ("sim/results.json", "sim/outputs.npz")),
 ]
 
 

@@ -16,7 +16,7 @@ from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.general import GiveReadableTensorNames, GiveUniqueNodeNames
 from qonnx.transformation.infer_shapes import InferShapes
-from qonnx.util.basic import qonnx_make_model
+from qonnx.util.basic import get_preferred_onnx_opset, qonnx_make_model
 
 from .custom_ops import DOMAIN
 from .errors import UnsupportedNodeError
@@ -185,7 +185,13 @@ class Lowering:
             [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, src.get_tensor_shape(INPUT_NAME))],
             [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs],
         )
-        model = ModelWrapper(qonnx_make_model(graph, producer_name="bnnflow"))
+        model = ModelWrapper(
+            qonnx_make_model(
+                graph,
+                producer_name="bnnflow",
+                opset_imports=[helper.make_opsetid("", get_preferred_onnx_opset()), helper.make_opsetid(DOMAIN, 1)],
+            )
+        )
         for k, v in self.inits.items():
             model.set_initializer(k, v)
         model = model.transform(InferShapes())
@@ -203,3 +209,17 @@ def score_node(model: ModelWrapper):
     """The MVTU whose accumulators feed the label select (the last layer's integer output)."""
     ls = model.get_nodes_by_op_type("LabelSelect")
     return model.find_producer(ls[0].input[0]) if ls else None
+
+
+def without_label_select(model: ModelWrapper) -> ModelWrapper:
+    """A copy whose output is the last layer's accumulators instead of the label.
+
+    Simulating this variant checks the integer scores themselves, not only their argmax.
+    """
+    out = ModelWrapper(model.model.__deepcopy__())
+    ls = out.get_nodes_by_op_type("LabelSelect")[0]
+    scores = ls.input[0]
+    out.graph.node.remove(ls)
+    del out.graph.output[:]
+    out.graph.output.append(out.get_tensor_valueinfo(scores))
+    return out

@@ -1,0 +1,101 @@
+"""Bad requests end in a clear error and a non-zero exit, never a traceback."""
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.util.basic import qonnx_make_model
+
+from flows.errors import ModelFileError, UnsupportedNodeError
+from flows.fileio import load_onnx
+from flows.lower import lower_to_hw
+from flows.streamline import streamline
+
+
+def _cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, env=env)
+
+
+def test_unknown_model_lists_known_ones():
+    r = _cli("build", "--model", "no_such_net")
+    assert r.returncode != 0
+    assert "unknown model 'no_such_net'" in r.stderr and "tfc_w1a1_nobn" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_unknown_board_lists_known_ones():
+    r = _cli("build", "--model", "tfc_w1a1_nobn", "--board", "Pynq-Z9")
+    assert r.returncode != 0
+    assert "unknown board 'Pynq-Z9'" in r.stderr and "Pynq-Z2" in r.stderr and "KV260" in r.stderr
+
+
+def test_missing_dataset_names_the_package(tmp_path):
+    import os
+
+    env = dict(os.environ, BNNFLOW_DATA=str(tmp_path / "nowhere"))
+    r = _cli("build", "--model", "tfc_w1a1_nobn", "--output-dir", str(tmp_path / "b"), env=env)
+    assert r.returncode != 0
+    assert "dataset-fashion-mnist" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_missing_checkpoint_says_how_to_get_one(tmp_path):
+    r = _cli("build", "--model", "tfc_w1a1_nobn", "--checkpoint", str(tmp_path / "none.pt"))
+    assert r.returncode != 0 and "make train MODEL=tfc_w1a1_nobn" in r.stderr
+
+
+def test_not_onnx_file(tmp_path):
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"this is not a protobuf")
+    with pytest.raises(ModelFileError, match="model.onnx is not a valid ONNX model"):
+        load_onnx(bad)
+
+
+def _graph(nodes, inits, out_shape):
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("global_in", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
+    )
+    m = ModelWrapper(qonnx_make_model(graph))
+    for k, v in inits.items():
+        m.set_initializer(k, np.asarray(v, dtype=np.float32))
+    return m
+
+
+def _input_quant():
+    return helper.make_node(
+        "Quant", ["global_in", "s", "z", "b"], ["q"], name="InQuant", domain="qonnx.custom_op.general",
+        signed=0, narrow=0, rounding_mode="ROUND",
+    )
+
+
+QUANT_INITS = {"s": 2.0**-8, "z": 0.0, "b": 8.0}
+
+
+def test_unknown_op_names_node():
+    nodes = [_input_quant(), helper.make_node("Softmax", ["q"], ["y"], name="MySoftmax")]
+    with pytest.raises(UnsupportedNodeError, match="node 'MySoftmax' \\(op Softmax\\)"):
+        streamline(_graph(nodes, QUANT_INITS, [1, 4]))
+
+
+def test_float_activation_into_binary_layer():
+    nodes = [helper.make_node("MatMul", ["global_in", "w"], ["y"], name="FloatMatMul")]
+    with pytest.raises(UnsupportedNodeError, match="FloatMatMul.*float \\(unquantized\\) tensor"):
+        streamline(_graph(nodes, {"w": np.ones((4, 2))}, [1, 2]))
+
+
+def test_per_channel_output_affine_is_refused_not_approximated():
+    nodes = [
+        _input_quant(),
+        helper.make_node("BipolarQuant", ["wf", "ws"], ["w"], name="WQ", domain="qonnx.custom_op.general"),
+        helper.make_node("MatMul", ["q", "w"], ["acc"], name="MM"),
+        helper.make_node("Add", ["acc", "bias"], ["y"], name="ClassBias"),
+    ]
+    inits = {**QUANT_INITS, "wf": np.array([[1, -1], [1, 1], [-1, 1], [1, 1]]), "ws": 1.0, "bias": [0.5, -0.5]}
+    s = streamline(_graph(nodes, inits, [1, 2]))
+    with pytest.raises(UnsupportedNodeError, match="per-channel output"):
+        lower_to_hw(s)
