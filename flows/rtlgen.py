@@ -25,6 +25,8 @@ TOP = "bnn_top"
 # A two-deep FIFO between layers registers the ready path, so no combinational
 # handshake runs through the whole chain.
 LINK_FIFO_DEPTH = 2
+# Library modules that instantiate other library modules.
+MODULE_DEPS = {"bnn_mvtu": ("bnn_fifo",)}
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ class TopBuilder:
         return name
 
     def _instance(self, module: str, inst: str, params: dict, src: str, dst: str) -> None:
-        self.modules.add(module)
+        self.modules.update((module, *MODULE_DEPS.get(module, ())))
         plist = ",\n".join(f"        .{k}({v})" for k, v in params.items())
         self.body.append(
             f"    {module} #(\n{plist}\n    ) {inst} (\n"

@@ -56,8 +56,9 @@ def simulate(rtl_dir: str | Path, images: np.ndarray, in_prob: float = 1.0, out_
     per_image = fout["beats_per_image"]
     res = run_harness(harness, flat, fin["elem_bits"], fout["elem_bits"], n * per_image,
                       out_signed=fout["signed"], in_prob=in_prob, out_prob=out_prob, seed=seed,
-                      timeout=timeout, cwd=rtl_dir)
-    out = res.outputs[:, : fout["elems_per_beat"]].reshape(n, -1)
+                      timeout=timeout, cwd=rtl_dir, in_elems_per_beat=fin["elems_per_beat"],
+                      out_elems_per_beat=fout["elems_per_beat"])
+    out = res.outputs.reshape(n, -1)
     done = res.stats.out_cycles[per_image - 1 :: per_image]
     interval = float(np.diff(done).mean()) if n > 1 else float(done[0])
     return RtlSimResult(out, res.stats.cycles, int(done[0] - res.stats.in_cycles[0]), interval,

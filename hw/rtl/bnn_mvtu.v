@@ -1,0 +1,312 @@
+// Matrix-vector-threshold unit: a folded binary/integer matrix-vector product
+// followed by an optional per-neuron threshold.
+//
+// The MH x MW weight matrix is folded onto PE neurons x SIMD inputs; one
+// (nf, sf) fold step is issued per cycle, nf outer and sf inner. The input
+// vector streams in during nf == 0 and is replayed from a buffer for nf > 0.
+//
+// Flow control is credit based: the datapath after the issue point never
+// stalls, and a step that completes a neuron group is only issued while the
+// output FIFO has a slot reserved for its result. This keeps the only enable
+// signals at the issue point, so the deep datapath needs no stall fan-out.
+//
+// Pipeline: issue -> S1 (weight ROM read, operand select) -> S2 (chunk sums)
+//           -> S3 (sum of chunks) -> S4 (accumulate, threshold ROM read)
+//           -> output FIFO (threshold compare on its write side).
+module bnn_mvtu #(
+    parameter integer MW = 16,
+    parameter integer MH = 16,
+    parameter integer PE = 4,
+    parameter integer SIMD = 4,
+    parameter integer IN_BITS = 1,   // 1: XNOR-popcount; >1: unsigned inputs
+    parameter integer ACC_BITS = 16,
+    parameter integer USE_THRESH = 1,
+    parameter WEIGHT_FILE = "weights.hex",
+    parameter THRESH_FILE = "thresh.hex"
+) (
+    input  wire                                       ap_clk,
+    input  wire                                       ap_rst_n,
+    input  wire [SIMD*IN_BITS-1:0]                    s_axis_tdata,
+    input  wire                                       s_axis_tvalid,
+    output wire                                       s_axis_tready,
+    output wire [PE*((USE_THRESH != 0) ? 1 : ACC_BITS)-1:0] m_axis_tdata,
+    output wire                                       m_axis_tvalid,
+    input  wire                                       m_axis_tready
+);
+    localparam integer SF = MW / SIMD;
+    localparam integer NF = MH / PE;
+    localparam integer IW = SIMD * IN_BITS;
+    localparam integer OEW = (USE_THRESH != 0) ? 1 : ACC_BITS;
+    localparam integer OW = PE * OEW;
+    localparam XNOR = (IN_BITS == 1);
+
+    // The per-neuron sum is split into NCH chunks of CH inputs, registered
+    // separately, so neither adder chain is longer than about sqrt(SIMD).
+    function integer isqrt_ceil(input integer v);
+        integer r;
+        begin
+            r = 1;
+            while (r * r < v) r = r + 1;
+            isqrt_ceil = r;
+        end
+    endfunction
+    localparam integer CH = isqrt_ceil(SIMD);
+    localparam integer NCH = (SIMD + CH - 1) / CH;
+    // Chunk sums only need enough bits for CH terms.
+    localparam integer CW = XNOR ? $clog2(CH + 1) : IN_BITS + $clog2(CH);
+
+    // Covers the pipeline round trip (issue to credit return is 7 cycles), so
+    // SF == 1 layers still issue every cycle.
+    localparam integer OFIFO_DEPTH = 16;
+
+    localparam integer SFW = (SF > 1) ? $clog2(SF) : 1;
+    localparam integer NFW = (NF > 1) ? $clog2(NF) : 1;
+    localparam integer WAW = (SF * NF > 1) ? $clog2(SF * NF) : 1;
+    localparam integer CRW = $clog2(OFIFO_DEPTH + 1);
+    localparam integer SF_LAST_I = SF - 1;
+    localparam integer NF_LAST_I = NF - 1;
+    localparam integer WA_LAST_I = SF * NF - 1;
+    localparam [SFW-1:0] SF_LAST = SF_LAST_I[SFW-1:0];
+    localparam [NFW-1:0] NF_LAST = NF_LAST_I[NFW-1:0];
+    localparam [WAW-1:0] WA_LAST = WA_LAST_I[WAW-1:0];
+    localparam [CRW-1:0] CREDITS_INIT = OFIFO_DEPTH[CRW-1:0];
+
+    // ------------------------------------------------------------------
+    // Issue: fold counters, input acceptance and output credits
+    // ------------------------------------------------------------------
+    reg [SFW-1:0] sf;
+    reg [NFW-1:0] nf;
+    reg [WAW-1:0] waddr;  // nf * SF + sf, kept as a counter to avoid a multiply
+    reg [CRW-1:0] credits;
+
+    wire step_last = (sf == SF_LAST);
+    wire need_in = (nf == {NFW{1'b0}});
+    wire can_issue = !step_last || (credits != {CRW{1'b0}});
+    wire issue = can_issue && (!need_in || s_axis_tvalid);
+    wire out_fire = m_axis_tvalid && m_axis_tready;
+    wire take_credit = issue && step_last;
+
+    assign s_axis_tready = need_in && can_issue;
+
+    always @(posedge ap_clk) begin
+        if (!ap_rst_n) begin
+            sf <= {SFW{1'b0}};
+            nf <= {NFW{1'b0}};
+            waddr <= {WAW{1'b0}};
+            credits <= CREDITS_INIT;
+        end else begin
+            if (issue) begin
+                waddr <= (waddr == WA_LAST) ? {WAW{1'b0}} : waddr + 1'b1;
+                if (step_last) begin
+                    sf <= {SFW{1'b0}};
+                    nf <= (nf == NF_LAST) ? {NFW{1'b0}} : nf + 1'b1;
+                end else begin
+                    sf <= sf + 1'b1;
+                end
+            end
+            if (take_credit && !out_fire) credits <= credits - 1'b1;
+            else if (out_fire && !take_credit) credits <= credits + 1'b1;
+        end
+    end
+
+    // ------------------------------------------------------------------
+    // S1: weight ROM read and operand select
+    // ------------------------------------------------------------------
+    (* rom_style = "block" *) reg [PE*SIMD-1:0] wrom [0:NF*SF-1];
+    initial $readmemh(WEIGHT_FILE, wrom);
+
+    wire [IW-1:0] x_replay;
+    generate
+        if (NF > 1) begin : g_ibuf
+            reg [IW-1:0] ibuf [0:SF-1];
+            always @(posedge ap_clk) begin
+                if (issue && need_in) ibuf[sf] <= s_axis_tdata;
+            end
+            assign x_replay = ibuf[sf];
+        end else begin : g_no_ibuf
+            // Every step consumes a fresh input beat; nothing to replay.
+            assign x_replay = s_axis_tdata;
+        end
+    endgenerate
+
+    reg [PE*SIMD-1:0] w1;
+    reg [IW-1:0] x1;
+    reg v1, first1, last1;
+    reg [NFW-1:0] nf1;
+    always @(posedge ap_clk) begin
+        if (issue) begin
+            w1 <= wrom[waddr];
+            x1 <= need_in ? s_axis_tdata : x_replay;
+        end
+        first1 <= (sf == {SFW{1'b0}});
+        last1 <= step_last;
+        nf1 <= nf;
+    end
+
+    // ------------------------------------------------------------------
+    // S2..S4 and the output stage
+    // ------------------------------------------------------------------
+    // Unsigned sum over inputs c*CH .. c*CH+CH-1 of one neuron: the XNOR
+    // match count, or in integer mode the inputs whose weight is +1. The
+    // signed integer dot product is then 2*sum(w&x) - sum(x), which keeps all
+    // adder trees unsigned and shares sum(x) across the PEs.
+    function [CW-1:0] chunk_sum(input [SIMD-1:0] w, input [IW-1:0] x, input integer c);
+        integer i, idx;
+        begin
+            chunk_sum = {CW{1'b0}};
+            for (i = 0; i < CH; i = i + 1) begin
+                idx = c * CH + i;
+                if (idx < SIMD) begin
+                    if (XNOR)
+                        chunk_sum = chunk_sum + {{(CW-1){1'b0}}, ~(w[idx] ^ x[idx])};
+                    else
+                        chunk_sum = chunk_sum + {{(CW-IN_BITS){1'b0}},
+                                                 x[idx*IN_BITS +: IN_BITS] & {IN_BITS{w[idx]}}};
+                end
+            end
+        end
+    endfunction
+
+    // Zero-extends (or, for an ACC_BITS too small for the layer, wraps) a
+    // chunk sum to the accumulator width.
+    function [ACC_BITS-1:0] widen(input [CW-1:0] v);
+        integer b;
+        begin
+            widen = {ACC_BITS{1'b0}};
+            for (b = 0; b < CW && b < ACC_BITS; b = b + 1) widen[b] = v[b];
+        end
+    endfunction
+
+    // Control flags travel alongside the datapath; only valids are reset.
+    reg v2, v3, v4;
+    reg first2, first3;
+    reg last2, last3, last4;
+    reg [NFW-1:0] nf2, nf3;
+    always @(posedge ap_clk) begin
+        first2 <= first1;
+        last2 <= last1;
+        nf2 <= nf1;
+        first3 <= first2;
+        last3 <= last2;
+        nf3 <= nf2;
+        last4 <= last3;
+    end
+
+    always @(posedge ap_clk) begin
+        if (!ap_rst_n) begin
+            v1 <= 1'b0;
+            v2 <= 1'b0;
+            v3 <= 1'b0;
+            v4 <= 1'b0;
+        end else begin
+            v1 <= issue;
+            v2 <= v1;
+            v3 <= v2;
+            v4 <= v3;
+        end
+    end
+
+    // Thresholds for neuron group nf3, aligned with the accumulators in S4.
+    wire [PE*ACC_BITS-1:0] thr4;
+    generate
+        if (USE_THRESH != 0) begin : g_trom
+            reg [PE*ACC_BITS-1:0] trom [0:NF-1];
+            initial $readmemh(THRESH_FILE, trom);
+            reg [PE*ACC_BITS-1:0] thr_q;
+            always @(posedge ap_clk) begin
+                if (v3 && last3) thr_q <= trom[nf3];
+            end
+            assign thr4 = thr_q;
+        end else begin : g_no_trom
+            assign thr4 = {PE*ACC_BITS{1'b0}};
+            // The neuron-group index is only needed to address thresholds.
+            wire unused_nf = &{1'b0, nf3};
+        end
+    endgenerate
+
+    // Sum of the input elements (integer mode), shared by all PEs; S2 and S3
+    // registers keep it aligned with the per-neuron sums.
+    wire [ACC_BITS-1:0] xsum3;
+    genvar gp, gc;
+    generate
+        if (XNOR) begin : g_no_xsum
+            assign xsum3 = {ACC_BITS{1'b0}};
+        end else begin : g_xsum
+            reg [NCH*ACC_BITS-1:0] chunks;
+            integer c;
+            always @(posedge ap_clk) begin
+                for (c = 0; c < NCH; c = c + 1)
+                    chunks[c*ACC_BITS +: ACC_BITS] <= widen(chunk_sum({SIMD{1'b1}}, x1, c));
+            end
+            reg [ACC_BITS-1:0] sum_d;
+            integer k;
+            always @* begin
+                sum_d = {ACC_BITS{1'b0}};
+                for (k = 0; k < NCH; k = k + 1) sum_d = sum_d + chunks[k*ACC_BITS +: ACC_BITS];
+            end
+            reg [ACC_BITS-1:0] sum_q;
+            always @(posedge ap_clk) sum_q <= sum_d;
+            assign xsum3 = sum_q;
+        end
+    endgenerate
+
+    // Per-neuron datapath, elaborated per PE so every index is static.
+    wire [OW-1:0] result;
+    generate
+        for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
+            // S2: chunk sums
+            wire [NCH*ACC_BITS-1:0] chunks;
+            for (gc = 0; gc < NCH; gc = gc + 1) begin : g_chunk
+                reg [CW-1:0] csum;
+                always @(posedge ap_clk) begin
+                    csum <= chunk_sum(w1[gp*SIMD +: SIMD], x1, gc);
+                end
+                assign chunks[gc*ACC_BITS +: ACC_BITS] = widen(csum);
+            end
+
+            // S3: sum of chunks
+            reg [ACC_BITS-1:0] psum_d;
+            integer c;
+            always @* begin
+                psum_d = {ACC_BITS{1'b0}};
+                for (c = 0; c < NCH; c = c + 1)
+                    psum_d = psum_d + chunks[c*ACC_BITS +: ACC_BITS];
+            end
+            reg [ACC_BITS-1:0] psum;
+            always @(posedge ap_clk) psum <= psum_d;
+
+            // S4: accumulate over the SF steps of a neuron group
+            wire [ACC_BITS-1:0] step = XNOR ? psum : {psum[ACC_BITS-2:0], 1'b0} - xsum3;
+            reg [ACC_BITS-1:0] acc;
+            always @(posedge ap_clk) begin
+                if (v3) acc <= step + (first3 ? {ACC_BITS{1'b0}} : acc);
+            end
+
+            wire [ACC_BITS-1:0] thr = thr4[gp*ACC_BITS +: ACC_BITS];
+            if (USE_THRESH != 0) begin : g_cmp
+                assign result[gp] = XNOR ? (acc >= thr) : ($signed(acc) >= $signed(thr));
+            end else begin : g_raw
+                assign result[gp*ACC_BITS +: ACC_BITS] = acc;
+                wire unused_thr = &{1'b0, thr};
+            end
+        end
+    endgenerate
+
+    /* verilator lint_off PINCONNECTEMPTY */
+    // The credit counter guarantees a free slot for every write, so the
+    // FIFO's input ready is redundant and left unconnected.
+    bnn_fifo #(
+        .WIDTH(OW),
+        .DEPTH(OFIFO_DEPTH)
+    ) u_ofifo (
+        .ap_clk(ap_clk),
+        .ap_rst_n(ap_rst_n),
+        .s_axis_tdata(result),
+        .s_axis_tvalid(v4 && last4),
+        .s_axis_tready(),
+        .m_axis_tdata(m_axis_tdata),
+        .m_axis_tvalid(m_axis_tvalid),
+        .m_axis_tready(m_axis_tready)
+    );
+    /* verilator lint_on PINCONNECTEMPTY */
+endmodule

@@ -1,0 +1,262 @@
+// Generic cycle-based AXI-Stream testbench for Verilator models.
+//
+// Works for any top module with ports ap_clk, ap_rst_n, s_axis_{tdata,tvalid,
+// tready} and m_axis_{tdata,tvalid,tready}. The model class must be named
+// Vtop (verilator --prefix Vtop), and TB_IN_W / TB_OUT_W must give the
+// s_axis_tdata / m_axis_tdata widths in bits (the Python runner reads them
+// from the generated header), because Verilator's C types round widths up.
+//
+// Usage: tb <input.bin> <output.bin> <n_out_beats> [--in-prob P]
+//           [--out-prob Q] [--seed S] [--timeout CYCLES] [--stats FILE]
+// Beats in both files are ceil(W/8) bytes each, little endian.
+
+#include "Vtop.h"
+#include "verilated.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#ifndef TB_IN_W
+#error "TB_IN_W (s_axis_tdata width in bits) must be defined"
+#endif
+#ifndef TB_OUT_W
+#error "TB_OUT_W (m_axis_tdata width in bits) must be defined"
+#endif
+
+static constexpr size_t IN_BYTES = (TB_IN_W + 7) / 8;
+static constexpr size_t OUT_BYTES = (TB_OUT_W + 7) / 8;
+
+// Verilator stores ports of up to 64 bits as plain integers and wider ones as
+// VlWide arrays of 32-bit words; both are little endian in their words, so
+// beats move through one byte-wise path per representation.
+template <typename T>
+static typename std::enable_if<std::is_integral<T>::value>::type
+put_port(T& port, const uint8_t* src, size_t n) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; ++i) v |= static_cast<uint64_t>(src[i]) << (8 * i);
+    port = static_cast<T>(v);
+}
+
+template <std::size_t W>
+static void put_port(VlWide<W>& port, const uint8_t* src, size_t n) {
+    for (std::size_t w = 0; w < W; ++w) {
+        uint32_t v = 0;
+        for (size_t b = 0; b < 4 && 4 * w + b < n; ++b)
+            v |= static_cast<uint32_t>(src[4 * w + b]) << (8 * b);
+        port[w] = v;
+    }
+}
+
+template <typename T>
+static typename std::enable_if<std::is_integral<T>::value>::type
+get_port(const T& port, uint8_t* dst, size_t n) {
+    uint64_t v = static_cast<uint64_t>(port);
+    for (size_t i = 0; i < n; ++i) dst[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+template <std::size_t W>
+static void get_port(const VlWide<W>& port, uint8_t* dst, size_t n) {
+    for (size_t i = 0; i < n; ++i) dst[i] = static_cast<uint8_t>(port[i / 4] >> (8 * (i % 4)));
+}
+
+// xorshift64*: cheap enough to call twice per simulated cycle.
+struct Rng {
+    uint64_t s;
+    explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ULL + 1) {}
+    uint32_t next() {
+        s ^= s >> 12;
+        s ^= s << 25;
+        s ^= s >> 27;
+        return static_cast<uint32_t>((s * 0x2545F4914F6CDD1DULL) >> 32);
+    }
+};
+
+// Probability as a 32-bit threshold; 1.0 maps to "always" without drawing.
+struct Coin {
+    bool always;
+    uint32_t thresh;
+    explicit Coin(double p)
+        : always(p >= 1.0), thresh(p <= 0.0 ? 0 : static_cast<uint32_t>(p * 4294967296.0)) {}
+    bool flip(Rng& r) const { return always || r.next() < thresh; }
+};
+
+static void usage() {
+    std::fprintf(stderr,
+                 "usage: tb <input.bin> <output.bin> <n_out_beats> [--in-prob P] "
+                 "[--out-prob Q] [--seed S] [--timeout CYCLES] [--stats FILE]\n");
+    std::exit(2);
+}
+
+static std::vector<uint8_t> read_file(const char* path) {
+    std::vector<uint8_t> buf;
+    FILE* f = std::fopen(path, "rb");
+    if (!f) {
+        std::fprintf(stderr, "tb: cannot open %s\n", path);
+        std::exit(2);
+    }
+    uint8_t chunk[65536];
+    size_t n;
+    while ((n = std::fread(chunk, 1, sizeof chunk, f)) > 0) buf.insert(buf.end(), chunk, chunk + n);
+    std::fclose(f);
+    return buf;
+}
+
+int main(int argc, char** argv) {
+    if (argc < 4) usage();
+    const char* in_path = argv[1];
+    const char* out_path = argv[2];
+    const uint64_t n_out = std::strtoull(argv[3], nullptr, 10);
+    double in_prob = 1.0, out_prob = 1.0;
+    uint64_t seed = 1, timeout = 100000;
+    const char* stats_path = nullptr;
+    for (int i = 4; i < argc; ++i) {
+        std::string a = argv[i];
+        if (i + 1 >= argc) usage();
+        const char* v = argv[++i];
+        if (a == "--in-prob") in_prob = std::atof(v);
+        else if (a == "--out-prob") out_prob = std::atof(v);
+        else if (a == "--seed") seed = std::strtoull(v, nullptr, 10);
+        else if (a == "--timeout") timeout = std::strtoull(v, nullptr, 10);
+        else if (a == "--stats") stats_path = v;
+        else usage();
+    }
+
+    const std::vector<uint8_t> in_data = read_file(in_path);
+    if (in_data.size() % IN_BYTES != 0) {
+        std::fprintf(stderr, "tb: %s is %zu bytes, not a multiple of the %zu-byte input beat\n",
+                     in_path, in_data.size(), IN_BYTES);
+        return 2;
+    }
+    const uint64_t n_in = in_data.size() / IN_BYTES;
+    std::vector<uint8_t> out_data(n_out * OUT_BYTES);
+    std::vector<uint64_t> in_cycle, out_cycle;
+    if (stats_path) {
+        in_cycle.reserve(n_in);
+        out_cycle.reserve(n_out);
+    }
+
+    VerilatedContext ctx;
+    ctx.commandArgs(argc, argv);
+    Vtop top(&ctx);
+    Rng rng(seed);
+    const Coin in_coin(in_prob), out_coin(out_prob);
+
+    top.ap_clk = 0;
+    top.ap_rst_n = 0;
+    top.s_axis_tvalid = 0;
+    top.m_axis_tready = 0;
+    for (int i = 0; i < 4; ++i) {
+        top.ap_clk = 0;
+        top.eval();
+        top.ap_clk = 1;
+        top.eval();
+    }
+    top.ap_rst_n = 1;
+
+    uint64_t cycle = 0, in_idx = 0, out_idx = 0, idle = 0;
+    bool offering = false;
+    // Output held from a stalled cycle, to check the AXI stability rule.
+    bool out_pending = false;
+    uint8_t held[OUT_BYTES];
+    uint8_t cur[OUT_BYTES];
+    int rc = 0;
+
+    while (out_idx < n_out) {
+        // A beat once offered stays offered until accepted (AXI rule); gaps
+        // are only inserted before a new beat.
+        if (!offering && in_idx < n_in && in_coin.flip(rng)) {
+            offering = true;
+            put_port(top.s_axis_tdata, &in_data[in_idx * IN_BYTES], IN_BYTES);
+        }
+        top.s_axis_tvalid = offering;
+        top.m_axis_tready = out_coin.flip(rng);
+        top.ap_clk = 0;
+        top.eval();
+
+        const bool in_fire = offering && top.s_axis_tready;
+        const bool out_valid = top.m_axis_tvalid;
+        const bool out_fire = out_valid && top.m_axis_tready;
+        if (out_valid) get_port(top.m_axis_tdata, cur, OUT_BYTES);
+        if (out_pending) {
+            if (!out_valid) {
+                std::fprintf(stderr, "tb: AXI violation at cycle %llu: m_axis_tvalid dropped before "
+                             "output beat %llu was accepted\n",
+                             (unsigned long long)cycle, (unsigned long long)out_idx);
+                rc = 3;
+                break;
+            }
+            if (std::memcmp(held, cur, OUT_BYTES) != 0) {
+                std::fprintf(stderr, "tb: AXI violation at cycle %llu: m_axis_tdata changed while "
+                             "output beat %llu was stalled\n",
+                             (unsigned long long)cycle, (unsigned long long)out_idx);
+                rc = 3;
+                break;
+            }
+        }
+        if (out_fire) {
+            std::memcpy(&out_data[out_idx * OUT_BYTES], cur, OUT_BYTES);
+            if (stats_path) out_cycle.push_back(cycle);
+            ++out_idx;
+            out_pending = false;
+        } else if (out_valid) {
+            std::memcpy(held, cur, OUT_BYTES);
+            out_pending = true;
+        }
+        if (in_fire) {
+            if (stats_path) in_cycle.push_back(cycle);
+            ++in_idx;
+            offering = false;
+        }
+
+        top.ap_clk = 1;
+        top.eval();
+        ++cycle;
+
+        idle = (in_fire || out_fire) ? 0 : idle + 1;
+        if (idle >= timeout) {
+            const char* in_state = offering ? "input stalled: s_axis_tready held low"
+                                   : in_idx >= n_in ? "all input beats consumed"
+                                                    : "input idle";
+            const char* out_state = out_valid ? "output stalled: m_axis_tvalid high but consumer "
+                                                "never ready"
+                                              : "no output: m_axis_tvalid low";
+            std::fprintf(stderr,
+                         "tb: DEADLOCK at cycle %llu: no transfer for %llu cycles (%s; %s). "
+                         "Input beats accepted %llu/%llu, output beats received %llu/%llu\n",
+                         (unsigned long long)cycle, (unsigned long long)idle, in_state, out_state,
+                         (unsigned long long)in_idx, (unsigned long long)n_in,
+                         (unsigned long long)out_idx, (unsigned long long)n_out);
+            rc = 1;
+            break;
+        }
+    }
+    top.final();
+
+    FILE* f = std::fopen(out_path, "wb");
+    if (!f) {
+        std::fprintf(stderr, "tb: cannot write %s\n", out_path);
+        return 2;
+    }
+    std::fwrite(out_data.data(), 1, out_idx * OUT_BYTES, f);
+    std::fclose(f);
+
+    if (stats_path) {
+        FILE* s = std::fopen(stats_path, "w");
+        if (!s) {
+            std::fprintf(stderr, "tb: cannot write %s\n", stats_path);
+            return 2;
+        }
+        std::fprintf(s, "cycles %llu\n", (unsigned long long)cycle);
+        for (size_t i = 0; i < in_cycle.size(); ++i)
+            std::fprintf(s, "in %zu %llu\n", i, (unsigned long long)in_cycle[i]);
+        for (size_t i = 0; i < out_cycle.size(); ++i)
+            std::fprintf(s, "out %zu %llu\n", i, (unsigned long long)out_cycle[i]);
+        std::fclose(s);
+    }
+    return rc;
+}

@@ -1,0 +1,136 @@
+"""bnn_mvtu against a numpy reference: results, flow control and throughput."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rtl_files import rtl
+from flows.verilator import Harness, build_harness, run_harness
+
+
+@dataclass(frozen=True)
+class Cfg:
+    mw: int
+    mh: int
+    pe: int
+    simd: int
+    in_bits: int
+    acc_bits: int
+    use_thresh: int
+
+    @property
+    def sf(self) -> int:
+        return self.mw // self.simd
+
+    @property
+    def nf(self) -> int:
+        return self.mh // self.pe
+
+    @property
+    def xnor(self) -> bool:
+        return self.in_bits == 1
+
+
+CONFIGS = [
+    Cfg(mw=12, mh=8, pe=2, simd=4, in_bits=1, acc_bits=5, use_thresh=1),
+    Cfg(mw=10, mh=3, pe=3, simd=10, in_bits=1, acc_bits=4, use_thresh=0),   # SIMD=MW, PE=MH
+    Cfg(mw=5, mh=3, pe=1, simd=1, in_bits=1, acc_bits=3, use_thresh=1),     # SIMD=1, PE=1
+    Cfg(mw=15, mh=6, pe=1, simd=5, in_bits=8, acc_bits=16, use_thresh=1),
+    Cfg(mw=7, mh=4, pe=4, simd=1, in_bits=8, acc_bits=13, use_thresh=0),
+    Cfg(mw=784, mh=64, pe=16, simd=49, in_bits=8, acc_bits=20, use_thresh=0),
+]
+
+
+def cfg_id(c: Cfg) -> str:
+    mode = "xnor" if c.xnor else f"int{c.in_bits}"
+    out = "thr" if c.use_thresh else "raw"
+    return f"{mode}-mw{c.mw}-mh{c.mh}-pe{c.pe}-simd{c.simd}-{out}"
+
+
+def harness(c: Cfg) -> Harness:
+    params = {
+        "MW": c.mw, "MH": c.mh, "PE": c.pe, "SIMD": c.simd, "IN_BITS": c.in_bits,
+        "ACC_BITS": c.acc_bits, "USE_THRESH": c.use_thresh,
+        # Relative names: the simulator reads them from its working directory.
+        "WEIGHT_FILE": "w.hex", "THRESH_FILE": "t.hex",
+    }
+    return build_harness(rtl("bnn_mvtu", "bnn_fifo"), "bnn_mvtu", params)
+
+
+def hex_words(words: list[int], bits: int) -> str:
+    digits = (bits + 3) // 4
+    return "".join(f"{w:0{digits}x}\n" for w in words)
+
+
+def write_roms(c: Cfg, w: np.ndarray, t: np.ndarray, d: Path) -> None:
+    words = []
+    for nf in range(c.nf):
+        for sf in range(c.sf):
+            word = 0
+            for pe in range(c.pe):
+                for s in range(c.simd):
+                    word |= int(w[nf * c.pe + pe, sf * c.simd + s]) << (pe * c.simd + s)
+            words.append(word)
+    (d / "w.hex").write_text(hex_words(words, c.pe * c.simd))
+    mask = (1 << c.acc_bits) - 1
+    twords = [sum((int(t[nf * c.pe + pe]) & mask) << (pe * c.acc_bits) for pe in range(c.pe))
+              for nf in range(c.nf)]
+    (d / "t.hex").write_text(hex_words(twords, c.pe * c.acc_bits))
+
+
+def reference(c: Cfg, w: np.ndarray, t: np.ndarray, x: np.ndarray) -> np.ndarray:
+    if c.xnor:
+        acc = (x[:, None, :] == w[None, :, :]).sum(axis=2)
+    else:
+        acc = x @ (2 * w.astype(np.int64) - 1).T
+    return (acc >= t[None, :]).astype(np.int64) if c.use_thresh else acc
+
+
+def random_problem(c: Cfg, nvec: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    w = rng.integers(0, 2, size=(c.mh, c.mw))
+    x = rng.integers(0, 1 << c.in_bits, size=(nvec, c.mw))
+    if c.xnor:
+        # Cover both edges: 0 (always fires) and MW+1 (never fires).
+        t = rng.integers(0, c.mw + 2, size=c.mh)
+        t[0] = 0
+        t[-1] = c.mw + 1
+    else:
+        t = rng.integers(-c.mw * 64, c.mw * 64, size=c.mh)
+        t[0] = -(1 << (c.acc_bits - 1))
+        t[-1] = (1 << (c.acc_bits - 1)) - 1
+    return w, t, x
+
+
+def simulate(c: Cfg, h: Harness, w, t, x, d: Path, **kw):
+    write_roms(c, w, t, d)
+    out_bits = 1 if c.use_thresh else c.acc_bits
+    signed = not c.xnor and not c.use_thresh
+    res = run_harness(h, x.reshape(-1, c.simd), c.in_bits, out_bits, x.shape[0] * c.nf,
+                      out_signed=signed, cwd=d, **kw)
+    return res
+
+
+@pytest.mark.parametrize("c", CONFIGS, ids=cfg_id)
+def test_mvtu(c: Cfg, tmp_path: Path) -> None:
+    h = harness(c)
+    nvec = 20
+    w, t, x = random_problem(c, nvec, seed=c.mw * 1000 + c.mh)
+    expect = reference(c, w, t, x)
+
+    # Full rate: exact results and one fold step per cycle in steady state.
+    res = simulate(c, h, w, t, x, tmp_path)
+    np.testing.assert_array_equal(res.outputs.reshape(nvec, c.mh), expect)
+    per_vec = c.nf * c.sf
+    last_out = res.stats.out_cycles.reshape(nvec, c.nf)[:, -1]
+    assert np.all(np.diff(last_out[2:]) == per_vec), np.diff(last_out)
+    assert res.stats.cycles <= nvec * per_vec + 12
+
+    # Random input gaps and output back-pressure must not change anything.
+    for seed, pin, pout in ((1, 0.7, 0.5), (2, 0.3, 0.9), (3, 1.0, 0.2)):
+        res = simulate(c, h, w, t, x, tmp_path, in_prob=pin, out_prob=pout, seed=seed)
+        np.testing.assert_array_equal(res.outputs.reshape(nvec, c.mh), expect)

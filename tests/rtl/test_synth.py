@@ -1,0 +1,56 @@
+"""Every module must synthesise for Xilinx 7-series with Yosys (synth_xilinx)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rtl_files import rtl
+
+pytestmark = pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys is not installed")
+
+CASES: list[tuple[str, list[str], dict[str, int | str]]] = [
+    ("bnn_mvtu", ["bnn_fifo"], {"MW": 64, "MH": 16, "PE": 4, "SIMD": 16, "IN_BITS": 1,
+                                "ACC_BITS": 8, "USE_THRESH": 1}),
+    ("bnn_mvtu", ["bnn_fifo"], {"MW": 36, "MH": 8, "PE": 2, "SIMD": 12, "IN_BITS": 8,
+                                "ACC_BITS": 16, "USE_THRESH": 1}),
+    ("bnn_fifo", [], {"WIDTH": 32, "DEPTH": 512}),
+    ("bnn_dwc", [], {"IN_W": 8, "OUT_W": 24}),
+    ("bnn_dwc", [], {"IN_W": 24, "OUT_W": 8}),
+    ("bnn_label_select", [], {"N": 10, "PE": 2, "EW": 16, "SIGNED": 1}),
+]
+
+
+def _write_roms(params: dict[str, int | str], d: Path) -> dict[str, int | str]:
+    pe, simd, acc = int(params["PE"]), int(params["SIMD"]), int(params["ACC_BITS"])
+    nf, sf = int(params["MH"]) // pe, int(params["MW"]) // simd
+    w, t = d / "w.hex", d / "t.hex"
+    w.write_text("".join(f"{(0x5A5A * (i + 1)) % (1 << (pe * simd)):x}\n" for i in range(nf * sf)))
+    t.write_text("".join(f"{(i * 7) % (1 << (pe * acc)):x}\n" for i in range(nf)))
+    return {**params, "WEIGHT_FILE": str(w), "THRESH_FILE": str(t)}
+
+
+@pytest.mark.parametrize("top,extra,params", CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_synth_xilinx(top: str, extra: list[str], params: dict[str, int | str],
+                      tmp_path: Path) -> None:
+    if top == "bnn_mvtu":
+        params = _write_roms(params, tmp_path)
+    chparams = " ".join(f"-set {k} {v if isinstance(v, int) else chr(34) + v + chr(34)}"
+                        for k, v in params.items())
+    files = " ".join(str(f) for f in rtl(top, *extra))
+    script = (f"read_verilog -defer {files}\n"
+              f"chparam {chparams} {top}\n"
+              f"synth_xilinx -top {top} -family xc7\n"
+              f"tee -q -o stat.txt stat\n")
+    proc = subprocess.run(["yosys", "-q", "-p", script], cwd=tmp_path,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.returncode == 0, proc.stdout
+    if top == "bnn_mvtu":
+        # The weight ROM must become block RAM.
+        stat = (tmp_path / "stat.txt").read_text()
+        assert re.search(r"RAMB(18|36)E1", stat), stat
