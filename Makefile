@@ -5,6 +5,7 @@ MODEL   ?= tfc_w1a1_nobn
 BOARD   ?= Pynq-Z2
 N       ?= 10000
 EPOCHS  ?=
+THREADS ?= 1
 ARGS    ?=
 
 .PHONY: setup test build train rtlsim list clean help
@@ -32,7 +33,7 @@ rtlsim:
 	$(PY) -m flows.cli build --model $(MODEL) --board $(BOARD) --n-sim $(N) $(CKPT_ARG) $(ARGS)
 
 train:
-	$(PY) -m models.train --model $(MODEL) $(if $(EPOCHS),--epochs $(EPOCHS)) $(ARGS)
+	$(PY) -m models.train --model $(MODEL) --threads $(THREADS) $(if $(EPOCHS),--epochs $(EPOCHS)) $(ARGS)
 
 list:
 	$(PY) -m flows.cli list

@@ -220,6 +220,8 @@ def without_label_select(model: ModelWrapper) -> ModelWrapper:
     ls = out.get_nodes_by_op_type("LabelSelect")[0]
     scores = ls.input[0]
     out.graph.node.remove(ls)
+    vi = out.get_tensor_valueinfo(scores)
+    out.graph.value_info.remove(vi)
     del out.graph.output[:]
-    out.graph.output.append(out.get_tensor_valueinfo(scores))
+    out.graph.output.append(vi)
     return out

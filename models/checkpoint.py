@@ -1,0 +1,167 @@
+"""Checkpoints: one torch file holding a registry model's weights and how they were made.
+
+Format (a dict):
+    format      "bnnflow-checkpoint"
+    version     1
+    model       registry name, e.g. "tfc_w1a1_nobn"
+    state_dict  the model's state_dict
+    meta        plain values: dataset, epochs, test_accuracy, step, seed, timestamp, ...
+    optimizer, scheduler, epoch   only in checkpoints a training run can resume from
+
+Files are read with torch.load(weights_only=True) only, so a checkpoint from a
+stranger cannot run code; writes are atomic so a crash never leaves half a file.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import secrets
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from .registry import UnknownModelError, create_model
+
+FORMAT = "bnnflow-checkpoint"
+VERSION = 1
+RESUME_KEYS = ("optimizer", "scheduler", "epoch")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable, not ours, or does not fit the model."""
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model_name: str,
+    model: nn.Module,
+    meta: dict[str, Any],
+    resume: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint atomically; `resume` may hold optimizer, scheduler and epoch."""
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": model_name,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "meta": dict(meta),
+    }
+    for key, value in (resume or {}).items():
+        if key not in RESUME_KEYS:
+            raise ValueError(f"unknown resume entry {key!r}; expected one of {RESUME_KEYS}")
+        payload[key] = value
+    return _atomic_save(payload, Path(path))
+
+
+def _atomic_save(payload: dict[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The temporary file lives in the target directory so os.replace is a
+    # rename within one filesystem, which is atomic.
+    tmp = _temp_name(path)
+    try:
+        with open(tmp, "xb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _temp_name(path: Path) -> Path:
+    # Unlike mkstemp's private 0600 files, open(..., "x") honours the umask,
+    # so the checkpoint stays readable by whoever can read its folder.
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable; not every platform can open a directory.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load and validate a checkpoint file without building a model."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" in str(exc):
+            raise CheckpointError(
+                f"checkpoint {path} names Python objects other than tensors and plain values; "
+                "refused because loading it could run code"
+            ) from None
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a torch file") from None
+    except Exception as exc:  # torch raises many types for truncated or foreign files
+        raise CheckpointError(f"checkpoint {path} is not a readable torch file: {_first_line(exc)}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a bnnflow checkpoint (format marker missing)")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(f"checkpoint {path} has version {payload.get('version')!r}; this code reads {VERSION}")
+    if not isinstance(payload.get("model"), str):
+        raise CheckpointError(f"checkpoint {path} does not name its model")
+    state = payload.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"checkpoint {path} has no valid state_dict")
+    if not isinstance(payload.get("meta", {}), dict):
+        raise CheckpointError(f"checkpoint {path} has a malformed meta entry")
+    return payload
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
+    """load_state_dict with a message that lists every key and shape that does not fit."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    mismatched = [
+        f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in expected
+        if k in state_dict and state_dict[k].shape != expected[k].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys {missing}")
+    if unexpected:
+        problems.append(f"unexpected keys {unexpected}")
+    if mismatched:
+        problems.append(f"shape mismatches {mismatched}")
+    if problems:
+        raise CheckpointError(f"checkpoint {path} does not fit the model: {'; '.join(problems)}")
+    model.load_state_dict(state_dict, strict=True)
+
+
+def load_model(path: str | os.PathLike, name: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Build the checkpoint's model from the registry, load its weights, return (model in eval mode, meta).
+
+    If `name` is given the checkpoint must be for that model.
+    """
+    payload = read_checkpoint(path)
+    stored = payload["model"]
+    if name is not None and name != stored:
+        raise CheckpointError(f"checkpoint {path} is for model {stored!r}, not {name!r}")
+    try:
+        model = create_model(stored)
+    except UnknownModelError as exc:
+        raise CheckpointError(f"checkpoint {path}: {exc}") from None
+    load_weights(model, payload["state_dict"], path)
+    return model.eval(), dict(payload.get("meta", {}))

@@ -1,0 +1,453 @@
+"""Train a registry model with the two-step AdamBNN recipe and adaptive gradient clipping.
+
+Step 1 trains binary activations with real weights, step 2 starts from step 1's
+weights and binarizes them too (Liu et al., "How do Adam and training
+strategies help BNNs optimization?", 2021). Each step uses Adam with a learning
+rate decaying linearly to zero. AGC stands in for the stability batch
+normalization would give ("BNN - BN = ?", Chen et al. 2021).
+
+    python -m models.train --model tfc_w1a1_nobn --epochs 3
+    torchrun --nproc_per_node 2 -m models.train --model tfc_w1a1_nobn
+
+Writes checkpoints/<model>.pt (weights of the last epoch of the last step) and
+runs/<model>/ (metrics.csv, metrics.json, curves.png, last.pt to resume from).
+Under torchrun every process trains on its shard and only rank 0 writes files.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, TensorDataset
+from tqdm import tqdm
+
+from .agc import AGC
+from .checkpoint import RESUME_KEYS, CheckpointError, load_model, load_weights, read_checkpoint, save_checkpoint
+from .datasets import DatasetError, get_dataset, train_augmentation
+from .layers import binary_layers, set_weight_binarization
+from .metrics import plot_curves, write_metrics
+from .registry import UnknownModelError, create_model, model_info
+
+
+class ConfigError(ValueError):
+    """The training configuration cannot work (bad value, dataset/model mismatch, bad resume)."""
+
+
+@dataclass
+class TrainConfig:
+    model: str = "tfc_w1a1_nobn"
+    dataset: str | None = None  # None: the model's registry default
+    data_dir: str | None = None
+    epochs: int = 30  # per step; 30 + 30 reach ~85% on Fashion-MNIST for tfc_w1a1_nobn
+    batch_size: int = 256  # global: split across torchrun processes
+    lr: float = 2e-3
+    weight_decay_step1: float = 5e-6
+    weight_decay_step2: float = 0.0
+    agc_lambda: float = 0.02  # 0 turns AGC off
+    two_step: bool = True
+    seed: int = 0
+    out_dir: str = "checkpoints"
+    runs_dir: str = "runs"
+    resume: str | None = None
+    num_workers: int = 0
+    threads: int | None = None
+    limit_train_batches: int | None = None
+    limit_test_batches: int | None = None
+    kd_teacher: str | None = None
+    device: str = "cpu"
+    progress: bool | None = None  # None: a bar only when stderr is a terminal
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    index: int
+    binary_weights: bool
+    weight_decay: float
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    run_dir: Path
+    test_accuracy: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Dist:
+    rank: int = 0
+    world_size: int = 1
+    owns_group: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+
+def plan_steps(config: TrainConfig) -> list[StepPlan]:
+    """Two steps (real then binary weights), or one step with binary weights from the start."""
+    if config.two_step:
+        return [StepPlan(1, False, config.weight_decay_step1), StepPlan(2, True, config.weight_decay_step2)]
+    return [StepPlan(1, True, config.weight_decay_step1)]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def logits_of(output: Any) -> torch.Tensor:
+    """Brevitas layers may return a QuantTensor; the loss wants its float value."""
+    return output.value if hasattr(output, "value") else output
+
+
+def build_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Adam:
+    """Adam(0.9, 0.999) with weight decay on conv/linear weights only (not gains, biases, norms)."""
+    decayed = {id(m.weight) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))}
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if id(p) in decayed], "weight_decay": weight_decay},
+        {"params": [p for p in params if id(p) not in decayed], "weight_decay": 0.0},
+    ]
+    return torch.optim.Adam([g for g in groups if g["params"]], lr=lr, betas=(0.9, 0.999))
+
+
+def linear_decay(optimizer: torch.optim.Optimizer, total_iterations: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Learning rate falling linearly from its base value to 0 over the step, stepped per batch."""
+    total = max(1, total_iterations)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: max(0.0, 1.0 - it / total))
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against the teacher's softmax (ReActNet's distributional loss)."""
+    return -(F.softmax(teacher, dim=1) * F.log_softmax(student, dim=1)).sum(dim=1).mean()
+
+
+def _init_distributed() -> _Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or "RANK" not in os.environ:
+        return _Dist()
+    owns = not dist.is_initialized()
+    if owns:
+        dist.init_process_group(backend="gloo")
+    return _Dist(dist.get_rank(), dist.get_world_size(), owns)
+
+
+def _all_reduce_sum(values: list[float], ctx: _Dist) -> list[float]:
+    if not ctx.active:
+        return values
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def _train_loader(data: TensorDataset, config: TrainConfig, ctx: _Dist, epoch_index: int) -> DataLoader:
+    # DistributedSampler also serves the single-process case: its shuffle is a
+    # pure function of (seed, epoch), which makes a resumed run replay exactly.
+    sampler = DistributedSampler(data, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed)
+    sampler.set_epoch(epoch_index)
+    per_process = math.ceil(config.batch_size / ctx.world_size)
+    # Batches of indices index the tensors directly instead of collating samples one by one.
+    batches = BatchSampler(sampler, per_process, drop_last=False)
+    return DataLoader(data, sampler=batches, batch_size=None, num_workers=config.num_workers)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    data: TensorDataset,
+    batch_size: int = 1000,
+    limit_batches: int | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+) -> float:
+    """Top-1 accuracy; with world_size > 1 each rank scores every world_size-th sample and the counts are summed."""
+    was_training = model.training
+    model.eval()
+    images, labels = data.tensors[0][rank::world_size], data.tensors[1][rank::world_size]
+    correct = total = 0
+    for i, start in enumerate(range(0, len(labels), batch_size)):
+        if limit_batches is not None and i >= limit_batches:
+            break
+        pred = logits_of(model(images[start : start + batch_size])).argmax(dim=1)
+        correct += int((pred == labels[start : start + batch_size]).sum())
+        total += len(pred)
+    model.train(was_training)
+    correct, total = _all_reduce_sum([correct, total], _Dist(rank, world_size))
+    return correct / max(total, 1)
+
+
+def _train_epoch(
+    net: nn.Module,
+    loader: DataLoader,
+    agc: AGC,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    n_batches: int,
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None,
+    generator: torch.Generator,
+    teacher: nn.Module | None,
+    bar: tqdm,
+) -> tuple[float, int, int]:
+    """One pass; returns (summed loss, correct, seen) on this process."""
+    net.train()
+    loss_sum, correct, seen = 0.0, 0, 0
+    for i, (x, y) in enumerate(loader):
+        if i >= n_batches:
+            break
+        if augment is not None:
+            x = augment(x, generator)
+        logits = logits_of(net(x))
+        if teacher is not None:
+            with torch.no_grad():
+                target = logits_of(teacher(x))
+            loss = distillation_loss(logits, target)
+        else:
+            loss = F.cross_entropy(logits, y)
+        agc.zero_grad()
+        loss.backward()
+        agc.step()
+        scheduler.step()
+        loss_sum += loss.item() * len(y)
+        correct += int((logits.argmax(dim=1) == y).sum())
+        seen += len(y)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.2%}")
+    return loss_sum, correct, seen
+
+
+def _resume_state(config: TrainConfig, model: nn.Module) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    if config.resume is None:
+        return None, []
+    payload = read_checkpoint(config.resume)
+    if payload["model"] != config.model:
+        raise CheckpointError(f"checkpoint {config.resume} is for model {payload['model']!r}, not {config.model!r}")
+    if any(k not in payload for k in RESUME_KEYS) or "step" not in payload["meta"]:
+        raise CheckpointError(
+            f"checkpoint {config.resume} has no training state to resume from; "
+            f"resume from {Path(config.runs_dir) / config.model / 'last.pt'}"
+        )
+    if payload["meta"]["step"] > len(plan_steps(config)):
+        raise ConfigError(f"checkpoint {config.resume} is from step 2 of a two-step run; drop --one-step to resume it")
+    load_weights(model, payload["state_dict"], config.resume)
+    return payload, list(payload["meta"].get("history", []))
+
+
+def _validate(config: TrainConfig) -> str:
+    info = model_info(config.model)  # raises UnknownModelError listing the known models
+    for name in ("epochs", "batch_size"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be >= 1, got {getattr(config, name)}")
+    if config.lr <= 0:
+        raise ConfigError(f"lr must be > 0, got {config.lr}")
+    if config.agc_lambda < 0:
+        raise ConfigError(f"agc_lambda must be >= 0, got {config.agc_lambda}")
+    return config.dataset or info.dataset
+
+
+def _load_data(config: TrainConfig, dataset: str) -> tuple[TensorDataset, TensorDataset]:
+    train_set = get_dataset(dataset, "train", config.data_dir)
+    test_set = get_dataset(dataset, "test", config.data_dir)
+    expected = model_info(config.model).input_shape
+    got = tuple(train_set.tensors[0].shape[1:])
+    if got != expected:
+        raise ConfigError(f"dataset {dataset!r} has images of shape {got}; model {config.model!r} expects {expected}")
+    return train_set, test_set
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Run the configured training; under torchrun, every process calls this."""
+    ctx = _init_distributed()
+    try:
+        return _train(config, ctx)
+    finally:
+        if ctx.owns_group:
+            dist.destroy_process_group()
+
+
+def _train(config: TrainConfig, ctx: _Dist) -> TrainResult:
+    dataset = _validate(config)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    seed_everything(config.seed)
+    train_set, test_set = _load_data(config, dataset)
+    device = torch.device(config.device)
+    if device.type != "cpu":
+        train_set = TensorDataset(*(t.to(device) for t in train_set.tensors))
+        test_set = TensorDataset(*(t.to(device) for t in test_set.tensors))
+
+    model = create_model(config.model).to(device)
+    payload, history = _resume_state(config, model)
+    teacher = load_model(config.kd_teacher)[0].to(device) if config.kd_teacher else None
+    if teacher is not None:
+        teacher.requires_grad_(False)
+    # DDP averages gradients across processes; every rank starts from rank 0's weights.
+    net: nn.Module = nn.parallel.DistributedDataParallel(model) if ctx.active else model
+
+    run_dir = Path(config.runs_dir) / config.model
+    plans = plan_steps(config)
+    batches_per_epoch = len(_train_loader(train_set, config, ctx, 0))
+    if config.limit_train_batches is not None:
+        batches_per_epoch = min(batches_per_epoch, config.limit_train_batches)
+    augment = train_augmentation(dataset)
+    start_step = payload["meta"]["step"] if payload else 1
+    start_epoch = payload["epoch"] if payload else 0
+
+    for plan in plans:
+        if plan.index < start_step or (plan.index == start_step and start_epoch >= config.epochs):
+            continue
+        set_weight_binarization(model, plan.binary_weights)
+        optimizer = build_optimizer(model, config.lr, plan.weight_decay)
+        scheduler = linear_decay(optimizer, config.epochs * batches_per_epoch)
+        agc = AGC(optimizer, exclude=[binary_layers(model)[-1]], clipping=config.agc_lambda)
+        first_epoch = 1
+        if payload is not None and plan.index == start_step:
+            optimizer.load_state_dict(payload["optimizer"])
+            scheduler.load_state_dict(payload["scheduler"])
+            first_epoch = start_epoch + 1
+
+        for epoch in range(first_epoch, config.epochs + 1):
+            epoch_index = (plan.index - 1) * config.epochs + epoch
+            lr = optimizer.param_groups[0]["lr"]
+            generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch_index * ctx.world_size + ctx.rank)
+            desc = f"step {plan.index}/{len(plans)} epoch {epoch}/{config.epochs}"
+            tick = time.perf_counter()
+            with tqdm(total=batches_per_epoch, desc=desc, leave=False, disable=_bar_disabled(config, ctx)) as bar:
+                loss_sum, correct, seen = _train_epoch(
+                    net, _train_loader(train_set, config, ctx, epoch_index), agc, scheduler,
+                    batches_per_epoch, augment, generator, teacher, bar,
+                )
+            loss_sum, correct, seen = _all_reduce_sum([loss_sum, correct, seen], ctx)
+            test_acc = evaluate(model, test_set, limit_batches=config.limit_test_batches,
+                                rank=ctx.rank, world_size=ctx.world_size)
+            record = {
+                "step": plan.index,
+                "epoch": epoch,
+                "train_loss": loss_sum / max(seen, 1),
+                "train_acc": correct / max(seen, 1),
+                "test_acc": test_acc,
+                "lr": lr,
+                "epoch_seconds": time.perf_counter() - tick,
+            }
+            history.append(record)
+            if ctx.is_main:
+                print(
+                    f"[{config.model}] {desc}: loss {record['train_loss']:.4f} "
+                    f"train {record['train_acc']:.2%} test {test_acc:.2%} "
+                    f"lr {lr:.2e} ({record['epoch_seconds']:.1f}s)",
+                    flush=True,
+                )
+                meta = _meta(config, dataset, plan.index, test_acc, history)
+                save_checkpoint(run_dir / "last.pt", config.model, model, meta, resume={
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "epoch": epoch,
+                })
+                write_metrics(history, run_dir)
+
+    final_acc = history[-1]["test_acc"] if history else evaluate(model, test_set)
+    checkpoint = Path(config.out_dir) / f"{config.model}.pt"
+    if ctx.is_main:
+        meta = _meta(config, dataset, plans[-1].index, final_acc, None)
+        save_checkpoint(checkpoint, config.model, model, meta)
+        write_metrics(history, run_dir)
+        plot_curves(history, run_dir / "curves.png", title=f"{config.model} on {dataset}")
+    return TrainResult(checkpoint, run_dir, final_acc, history)
+
+
+def _bar_disabled(config: TrainConfig, ctx: _Dist) -> bool | None:
+    if not ctx.is_main:
+        return True
+    return None if config.progress is None else not config.progress
+
+
+def _meta(
+    config: TrainConfig, dataset: str, step: int, test_acc: float, history: list[dict[str, Any]] | None
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "dataset": dataset,
+        "epochs": config.epochs,
+        "two_step": config.two_step,
+        "step": step,
+        "test_accuracy": test_acc,
+        "seed": config.seed,
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "config": {k: v for k, v in asdict(config).items() if k != "progress"},
+    }
+    if history is not None:
+        meta["history"] = list(history)
+    return meta
+
+
+def _parser() -> argparse.ArgumentParser:
+    d = TrainConfig()
+    p = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=d.model, help="registry model name (default %(default)s)")
+    p.add_argument("--dataset", default=None, help="dataset name (default: the model's)")
+    p.add_argument("--data-dir", default=None, help="dataset folder (Fashion-MNIST: also $BNNFLOW_DATA)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="epochs per step (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--wd1", type=float, default=d.weight_decay_step1, help="weight decay in step 1")
+    p.add_argument("--wd2", type=float, default=d.weight_decay_step2, help="weight decay in step 2")
+    p.add_argument("--agc", type=float, default=d.agc_lambda, help="AGC clipping lambda, 0 disables")
+    p.add_argument("--one-step", action="store_true", help="binary weights from the start, no step 2")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--out-dir", default=d.out_dir)
+    p.add_argument("--runs-dir", default=d.runs_dir)
+    p.add_argument("--resume", default=None, help="runs/<model>/last.pt of an interrupted run")
+    p.add_argument("--num-workers", type=int, default=d.num_workers)
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p.add_argument("--limit-train-batches", type=int, default=None)
+    p.add_argument("--limit-test-batches", type=int, default=None)
+    p.add_argument("--kd-teacher", default=None, help="checkpoint of a teacher model to distil from")
+    p.add_argument("--device", default=d.device)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def config_from_args(argv: Sequence[str] | None = None) -> TrainConfig:
+    a = _parser().parse_args(argv)
+    return TrainConfig(
+        model=a.model, dataset=a.dataset, data_dir=a.data_dir, epochs=a.epochs, batch_size=a.batch_size,
+        lr=a.lr, weight_decay_step1=a.wd1, weight_decay_step2=a.wd2, agc_lambda=a.agc,
+        two_step=not a.one_step, seed=a.seed, out_dir=a.out_dir, runs_dir=a.runs_dir, resume=a.resume,
+        num_workers=a.num_workers, threads=a.threads, limit_train_batches=a.limit_train_batches,
+        limit_test_batches=a.limit_test_batches, kd_teacher=a.kd_teacher, device=a.device,
+        progress=False if a.no_progress else None,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = config_from_args(argv)
+    try:
+        result = train(config)
+    except UnknownModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (DatasetError, CheckpointError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"test accuracy {result.test_accuracy:.2%}; checkpoint {result.checkpoint}; metrics {result.run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+import gzip
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import models.train as train_module
+from models.checkpoint import CheckpointError, load_model, read_checkpoint
+from models.datasets import get_dataset
+from models.train import TrainConfig, evaluate, main, train
+
+REPO = Path(__file__).resolve().parents[1]
+NAME = "tfc_w1a1_nobn"
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, dtype=">u4").tobytes()
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def _learnable_split(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    # Class c lights up rows 2c..2c+3 over background noise: easy, but not trivial for a binary net.
+    labels = rng.integers(0, 10, n)
+    images = rng.integers(0, 60, (n, 28, 28))
+    for i, c in enumerate(labels):
+        images[i, 2 * c + 2 : 2 * c + 6, 4:24] = rng.integers(180, 256, (4, 20))
+    return images, labels
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("fake_fashion")
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 640), ("t10k", 200)):
+        images, labels = _learnable_split(rng, n)
+        _write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+        _write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return folder
+
+
+def _config(tmp_path: Path, data_dir: Path, **overrides) -> TrainConfig:
+    base = dict(
+        model=NAME, data_dir=str(data_dir), epochs=1, batch_size=64, seed=3,
+        out_dir=str(tmp_path / "checkpoints"), runs_dir=str(tmp_path / "runs"), progress=False,
+        threads=1,  # robust to a busy machine; OpenMP spinning on 2 threads is not
+    )
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+def test_two_step_run_writes_checkpoint_and_metrics(tmp_path, data_dir, capsys):
+    result = train(_config(tmp_path, data_dir, epochs=2))
+    assert [(r["step"], r["epoch"]) for r in result.history] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    # Learning-rate decay restarts at the base value in each step and falls linearly.
+    assert [r["lr"] for r in result.history] == pytest.approx([2e-3, 1e-3, 2e-3, 1e-3])
+    assert result.history[1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.test_accuracy > 0.5
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(f"[{NAME}]")]
+    assert len(lines) == 4
+
+    assert result.checkpoint == tmp_path / "checkpoints" / f"{NAME}.pt"
+    model, meta = load_model(result.checkpoint, NAME)
+    assert meta["test_accuracy"] == result.test_accuracy and meta["step"] == 2 and meta["dataset"] == "fashion_mnist"
+    assert "optimizer" not in read_checkpoint(result.checkpoint)  # the shipped file is weights only
+    # The checkpoint is the binary-weight model that scored the reported accuracy.
+    assert evaluate(model, get_dataset("fashion_mnist", "test", data_dir)) == result.test_accuracy
+
+    run_dir = tmp_path / "runs" / NAME
+    assert result.run_dir == run_dir
+    csv_lines = (run_dir / "metrics.csv").read_text().splitlines()
+    assert csv_lines[0] == "step,epoch,train_loss,train_acc,test_acc,lr,epoch_seconds" and len(csv_lines) == 5
+    assert json.loads((run_dir / "metrics.json").read_text()) == result.history
+    assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (run_dir / "last.pt").is_file()
+
+
+def test_resume_replays_an_interrupted_run_exactly(tmp_path, data_dir, monkeypatch):
+    whole = train(_config(tmp_path / "whole", data_dir, epochs=2))
+
+    calls = {"n": 0}
+    real_evaluate = train_module.evaluate
+
+    def crash_on_second_epoch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "evaluate", crash_on_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(tmp_path / "split", data_dir, epochs=2))
+    monkeypatch.undo()
+    last = tmp_path / "split" / "runs" / NAME / "last.pt"
+    assert read_checkpoint(last)["epoch"] == 1  # interrupted in the middle of step 1
+
+    resumed = train(_config(tmp_path / "split", data_dir, epochs=2, resume=str(last)))
+    assert [(r["step"], r["epoch"]) for r in resumed.history] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    a = read_checkpoint(whole.checkpoint)["state_dict"]
+    b = read_checkpoint(resumed.checkpoint)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.test_accuracy == whole.test_accuracy
+
+
+def test_resume_needs_training_state(tmp_path, data_dir):
+    result = train(_config(tmp_path, data_dir, two_step=False, limit_train_batches=2))
+    assert [r["step"] for r in result.history] == [1]
+    with pytest.raises(CheckpointError, match="no training state"):
+        train(_config(tmp_path, data_dir, resume=str(result.checkpoint)))
+
+
+def test_distillation_from_a_teacher_checkpoint(tmp_path, data_dir):
+    teacher = train(_config(tmp_path / "teacher", data_dir, two_step=False, limit_train_batches=3))
+    student = train(_config(tmp_path / "student", data_dir, kd_teacher=str(teacher.checkpoint), limit_train_batches=3))
+    assert len(student.history) == 2 and all(np.isfinite(r["train_loss"]) for r in student.history)
+
+
+def test_cli_unknown_model_lists_known_ones(capsys):
+    assert main(["--model", "no_such_net"]) == 2
+    err = capsys.readouterr().err
+    assert "no_such_net" in err and NAME in err and "Traceback" not in err
+
+
+def test_cli_missing_dataset_is_a_clear_error(tmp_path, capsys):
+    assert main(["--data-dir", str(tmp_path / "absent"), "--out-dir", str(tmp_path), "--runs-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "dataset-fashion-mnist" in err and str(tmp_path / "absent") in err and "Traceback" not in err
+
+
+def test_cli_dataset_shape_mismatch(tmp_path, capsys):
+    folder = tmp_path / "cifar"
+    folder.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"data": np.zeros((2, 3072), dtype=np.uint8), b"labels": [0, 1]}, f, protocol=2)
+    assert main(["--dataset", "cifar10", "--data-dir", str(folder), "--runs-dir", str(tmp_path)]) == 1
+    assert "expects (1, 28, 28)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes(tmp_path, data_dir):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "models.train", "--model", NAME, "--data-dir", str(data_dir), "--epochs", "1",
+        "--batch-size", "64", "--threads", "1", "--no-progress",
+        "--out-dir", str(tmp_path / "checkpoints"), "--runs-dir", str(tmp_path / "runs"),
+    ]
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # Only rank 0 prints epoch lines and writes files.
+    assert done.stdout.count(f"[{NAME}] step") == 2
+    model, meta = load_model(tmp_path / "checkpoints" / f"{NAME}.pt")
+    assert meta["test_accuracy"] == evaluate(model, get_dataset("fashion_mnist", "test", data_dir))
+    assert sorted(p.name for p in (tmp_path / "runs" / NAME).iterdir()) == [
+        "curves.png", "last.pt", "metrics.csv", "metrics.json"
+    ]
