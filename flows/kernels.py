@@ -45,3 +45,40 @@ def label_select(x: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k largest values along the last axis, ties to the lowest index."""
     order = np.argsort(-x.astype(np.int64), axis=-1, kind="stable")
     return order[..., :k].astype(np.int64)
+
+
+def sliding_window(x: np.ndarray, k: int, stride: int, pads: tuple[int, int, int, int], pad_value: int) -> np.ndarray:
+    """Convolution windows of a channels-last batch (N, H, W, C).
+
+    pads = (top, left, bottom, right), filled with pad_value (an encoded element:
+    a bit for binary streams, an integer otherwise). Output (N, OH, OW, K*K*C),
+    each window ordered (ky, kx, c): the order the MVTU's weight columns use.
+    """
+    top, left, bottom, right = pads
+    n, h, w, c = x.shape
+    padded = np.full((n, h + top + bottom, w + left + right, c), pad_value, dtype=np.int64)
+    padded[:, top : top + h, left : left + w, :] = x
+    oh = (padded.shape[1] - k) // stride + 1
+    ow = (padded.shape[2] - k) // stride + 1
+    cols = [
+        padded[:, ky : ky + stride * (oh - 1) + 1 : stride, kx : kx + stride * (ow - 1) + 1 : stride, :]
+        for ky in range(k)
+        for kx in range(k)
+    ]
+    return np.concatenate(cols, axis=-1)
+
+
+def max_pool(x: np.ndarray, k: int, stride: int) -> np.ndarray:
+    """Max pooling of (N, H, W, C) without padding (floor mode); on bits it is an OR."""
+    n, h, w, c = x.shape
+    oh, ow = (h - k) // stride + 1, (w - k) // stride + 1
+    out = np.full((n, oh, ow, c), np.iinfo(np.int64).min, dtype=np.int64)
+    for ky in range(k):
+        for kx in range(k):
+            out = np.maximum(out, x[:, ky : ky + stride * (oh - 1) + 1 : stride, kx : kx + stride * (ow - 1) + 1 : stride, :])
+    return out
+
+
+def global_accumulate(x: np.ndarray) -> np.ndarray:
+    """Per-channel sum over all pixels of (N, H, W, C): a popcount for bits. Output (N, C)."""
+    return x.astype(np.int64).sum(axis=(1, 2))

@@ -80,6 +80,7 @@ class _Builder:
     nodes: list = field(default_factory=list)
     inits: dict[str, np.ndarray] = field(default_factory=dict)
     dtypes: dict[str, DataType] = field(default_factory=dict)
+    conv_weights: set[str] = field(default_factory=set)
 
     def emit(self, op_type: str, inputs: list[str], name: str, domain: str = "", **attrs) -> str:
         out = f"{name}_out"
@@ -99,20 +100,17 @@ def _frac(x: float) -> Fraction:
     return Fraction(float(x))
 
 
-def _per_channel(value: np.ndarray, channels: int, node) -> list[Fraction]:
-    """Broadcast a constant that may vary only along the last (channel) axis."""
+def _per_channel(value: np.ndarray, shape: list[int], node) -> list[Fraction]:
+    """A constant broadcast against a tensor of `shape` that may vary only along axis 1 (channels)."""
     v = np.asarray(value, dtype=np.float64)
-    flat = v.reshape(-1, v.shape[-1]) if v.ndim >= 1 else v.reshape(1, 1)
-    if not np.all(flat == flat[0:1]):
+    try:
+        full = np.broadcast_to(v, shape)
+    except ValueError:
+        raise UnsupportedNodeError(node.name, node.op_type, f"constant of shape {v.shape} does not fit {shape}") from None
+    rows = np.moveaxis(full, 1, -1).reshape(-1, shape[1])
+    if not np.all(rows == rows[0:1]):
         raise UnsupportedNodeError(node.name, node.op_type, "constant varies along a non-channel axis")
-    row = flat[0]
-    if row.size == 1:
-        row = np.repeat(row, channels)
-    if row.size != channels:
-        raise UnsupportedNodeError(
-            node.name, node.op_type, f"constant has {row.size} channels, tensor has {channels}"
-        )
-    return [_frac(x) for x in row]
+    return [_frac(x) for x in rows[0]]
 
 
 def _quant_ints(node, x: np.ndarray, scale: np.ndarray, zeropt: np.ndarray, bits: int) -> np.ndarray:
@@ -138,7 +136,7 @@ class Streamliner:
     """Walks the QONNX graph once, in topological order, emitting the integer graph."""
 
     def __init__(self, model: ModelWrapper) -> None:
-        self.src = model
+        self.src = model.transform(InferShapes())
         self.b = _Builder(model)
         self.values: dict[str, object] = {}
         self.input_dtype: DataType | None = None
@@ -247,7 +245,11 @@ class Streamliner:
             raise UnsupportedNodeError(
                 node.name, node.op_type, f"channel {c} has a negative scale and its producer cannot be negated"
             )
-        self.b.inits[a.weight][..., c] *= -1
+        w = self.b.inits[a.weight]
+        if a.weight in self.b.conv_weights:
+            w[c] *= -1
+        else:
+            w[..., c] *= -1
 
     # -- linear layers -------------------------------------------------------
     def _op_MatMul(self, node) -> None:
@@ -259,7 +261,7 @@ class Streamliner:
             raise UnsupportedNodeError(node.name, node.op_type, "only Gemm with alpha=beta=1, transA=0 is supported")
         out = self._matmul(node, self._int_input(node), self._get(node.input[1], node), bool(attrs.get("transB", 0)))
         if len(node.input) > 2:
-            bias = _per_channel(self._const_input(node, 2), out.channels, node)
+            bias = _per_channel(self._const_input(node, 2), self._shape(node.output[0]), node)
             out.offset = [o + b for o, b in zip(out.offset, bias)]
 
     def _matmul(self, node, x: IntTensor, w, transpose: bool) -> IntTensor:
@@ -298,9 +300,130 @@ class Streamliner:
         self.values[node.output[0]] = t
         return t
 
+    def _op_Conv(self, node) -> None:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if attrs.get("group", 1) != 1 or any(d != 1 for d in attrs.get("dilations", [1, 1])):
+            raise UnsupportedNodeError(node.name, node.op_type, "grouped or dilated convolutions are not supported")
+        x = self._int_input(node)
+        w = self._get(node.input[1], node)
+        if not isinstance(w, QuantConst):
+            raise UnsupportedNodeError(node.name, node.op_type, "weights must be a quantized constant")
+        ints = w.ints
+        wscale = np.broadcast_to(w.scale, ints.shape).reshape(ints.shape[0], -1)
+        if not np.all(wscale == wscale[:, :1]):
+            raise UnsupportedNodeError(node.name, node.op_type, "weight scale must be per output channel")
+        if len(set(x.scale)) != 1:
+            raise UnsupportedNodeError(node.name, node.op_type, "input scale differs per channel")
+        cin = ints.shape[1]
+        x = self._broadcast(x, cin)
+        if any(attrs.get("pads", [0] * 4)):
+            self._check_pad_value(node, x, Fraction(0))
+        wname = self.b.const(f"{node.name}_weights", ints)
+        out = self.b.emit("Conv", [x.name, wname], node.name, **{k: v for k, v in attrs.items() if k != "auto_pad"})
+        flat = ints.reshape(ints.shape[0], cin, -1)
+        pos, neg = np.clip(flat, 0, None), np.clip(-flat, 0, None)
+        xlo, xhi = np.array(x.lo)[None, :, None], np.array(x.hi)[None, :, None]
+        lo = (pos * xlo - neg * xhi).sum(axis=(1, 2))
+        hi = (pos * xhi - neg * xlo).sum(axis=(1, 2))
+        xo = [Fraction(o) for o in x.offset]
+        if any(xo) and any(attrs.get("pads", [0] * 4)):
+            raise UnsupportedNodeError(node.name, node.op_type, "padding an input with a non-zero offset")
+        scale = [x.scale[0] * _frac(v) for v in wscale[:, 0]]
+        offset = [_frac(sw) * sum(xo[i] * int(flat[o, i].sum()) for i in range(cin) if xo[i])
+                  for o, sw in enumerate(wscale[:, 0])]
+        if len(node.input) > 2 and node.input[2]:
+            bias = _per_channel(self._const_input(node, 2).reshape(1, -1), [1, len(scale)], node)
+            offset = [o + b for o, b in zip(offset, bias)]
+        dt = _int_dtype(int(lo.min()), int(hi.max()))
+        self.b.dtypes[out] = dt
+        self.values[node.output[0]] = IntTensor(out, scale, offset, [int(v) for v in lo], [int(v) for v in hi], dt,
+                                                weight=wname, chain=(node.output[0],))
+        # The negation helper flips the last axis; conv weights keep output channels first.
+        self.b.conv_weights.add(wname)
+
+    def _check_pad_value(self, node, x: IntTensor, value: Fraction) -> list[int]:
+        """The integer code of a real pad value per channel; it must be a value the tensor can hold."""
+        codes = []
+        for c in range(x.channels):
+            code = (value - x.offset[c]) / x.scale[c] if x.scale[c] else None
+            if code is None or code.denominator != 1 or not x.lo[c] <= code <= x.hi[c] or \
+                    (x.dtype == DataType["BIPOLAR"] and code == 0):
+                what = "a +-1 tensor" if x.dtype == DataType["BIPOLAR"] else f"a {x.dtype.name} tensor"
+                raise UnsupportedNodeError(
+                    node.name, node.op_type,
+                    f"pads {x.name!r} with {float(value)}, which {what} cannot hold; pad binary activations with -1 or +1",
+                )
+            codes.append(int(code))
+        return codes
+
+    def _op_Pad(self, node) -> None:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        mode = attrs.get("mode", b"constant")
+        if (mode.decode() if isinstance(mode, bytes) else mode) != "constant":
+            raise UnsupportedNodeError(node.name, node.op_type, "only constant padding is supported")
+        x = self._int_input(node)
+        pads = attrs.get("pads") or [int(v) for v in self._const_input(node, 1)]
+        value = attrs.get("value", 0.0)
+        if len(node.input) > 2 and node.input[2]:
+            value = float(self._const_input(node, 2).item())
+        if any(pads[:2]) or any(pads[4:6]):
+            raise UnsupportedNodeError(node.name, node.op_type, "only spatial padding is supported")
+        codes = self._check_pad_value(node, self._broadcast(x, self._shape(node.input[0])[1]), _frac(value))
+        if len(set(codes)) != 1:
+            raise UnsupportedNodeError(node.name, node.op_type, "the pad value maps to different codes per channel")
+        pname = self.b.const_int(f"{node.name}_pads", np.array(pads))
+        vname = self.b.const(f"{node.name}_value", np.array(codes[0]))
+        out = self.b.emit("Pad", [x.name, pname, vname], node.name, mode="constant")
+        self.b.dtypes[out] = x.dtype
+        self.values[node.output[0]] = IntTensor(out, x.scale, x.offset, x.lo, x.hi, x.dtype)
+
+    def _op_MaxPool(self, node) -> None:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        x = self._int_input(node)
+        if any(s <= 0 for s in x.scale):
+            raise UnsupportedNodeError(node.name, node.op_type, "max pooling a channel with a non-positive scale")
+        if any(attrs.get("pads", [0] * 4)) or attrs.get("ceil_mode", 0):
+            raise UnsupportedNodeError(node.name, node.op_type, "padded or ceil-mode max pooling is not supported")
+        keep = {k: v for k, v in attrs.items() if k in ("kernel_shape", "strides")}
+        out = self.b.emit("MaxPool", [x.name], node.name, **keep)
+        self.b.dtypes[out] = x.dtype
+        self.values[node.output[0]] = IntTensor(out, x.scale, x.offset, x.lo, x.hi, x.dtype)
+
+    def _op_Concat(self, node) -> None:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if attrs.get("axis") != 1:
+            raise UnsupportedNodeError(node.name, node.op_type, "only channel concatenation is supported")
+        parts = [self._broadcast(self._int_input(node, i), self._shape(node.input[i])[1]) for i in range(len(node.input))]
+        if len({p.dtype for p in parts}) != 1:
+            raise UnsupportedNodeError(node.name, node.op_type, "inputs hold different datatypes")
+        out = self.b.emit("Concat", [p.name for p in parts], node.name, axis=1)
+        self.b.dtypes[out] = parts[0].dtype
+        cat = lambda f: [v for p in parts for v in getattr(p, f)]  # noqa: E731
+        self.values[node.output[0]] = IntTensor(out, cat("scale"), cat("offset"), cat("lo"), cat("hi"), parts[0].dtype)
+
+    def _op_GlobalAveragePool(self, node) -> None:
+        x = self._int_input(node)
+        shape = self._shape(node.input[0])
+        x = self._broadcast(x, shape[1])
+        pixels = math.prod(shape[2:])
+        axes = self.b.const_int(f"{node.name}_axes", np.array([2, 3]))
+        out = self.b.emit("ReduceSum", [x.name, axes], node.name, keepdims=1)
+        lo, hi = [v * pixels for v in x.lo], [v * pixels for v in x.hi]
+        dt = _int_dtype(min(lo), max(hi))
+        self.b.dtypes[out] = dt
+        self.values[node.output[0]] = IntTensor(out, [s / pixels for s in x.scale], list(x.offset), lo, hi, dt)
+
+    def _op_BatchNormalization(self, node) -> None:
+        gamma, beta, mean, var = (self._const_input(node, i).astype(np.float64) for i in range(1, 5))
+        eps = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "epsilon"), 1e-5)
+        # sqrt has no exact rational form: the multiplier is the float64 value, so a
+        # threshold can differ from a float32 forward only within float64 rounding.
+        mul = gamma / np.sqrt(var + np.float32(eps))
+        self._affine(node, [_frac(m) for m in mul], [_frac(b) - _frac(m) * _frac(u) for b, m, u in zip(beta, mul, mean)])
+
     # -- elementwise affine ----------------------------------------------------
     def _affine(self, node, mul: list[Fraction] | None, add: list[Fraction] | None) -> None:
-        x = self._int_input(node)
+        x = self._broadcast(self._int_input(node), len(mul or add))
         out = IntTensor(
             x.name, list(x.scale), list(x.offset), list(x.lo), list(x.hi), x.dtype, x.weight, x.chain + (node.output[0],)
         )
@@ -311,6 +434,19 @@ class Streamliner:
             out.offset = [o + a for o, a in zip(out.offset, add)]
         self.values[node.output[0]] = out
 
+    @staticmethod
+    def _broadcast(x: IntTensor, channels: int) -> IntTensor:
+        """A per-tensor affine (one entry) seen as `channels` identical ones."""
+        if x.channels == channels:
+            return x
+        if x.channels != 1:
+            raise ValueError(f"{x.name}: {x.channels} channels cannot broadcast to {channels}")
+        return IntTensor(x.name, x.scale * channels, x.offset * channels, x.lo * channels, x.hi * channels,
+                         x.dtype, x.weight, x.chain)
+
+    def _shape(self, name: str) -> list[int]:
+        return list(self.src.get_tensor_shape(name))
+
     def _const_operand(self, node) -> tuple[IntTensor, np.ndarray]:
         x = self._get(node.input[0], node)
         if isinstance(x, IntTensor):
@@ -318,20 +454,20 @@ class Streamliner:
         raise UnsupportedNodeError(node.name, node.op_type, "the tensor operand must come first")
 
     def _op_Add(self, node) -> None:
-        x, c = self._const_operand(node)
-        self._affine(node, None, _per_channel(c, x.channels, node))
+        _, c = self._const_operand(node)
+        self._affine(node, None, _per_channel(c, self._shape(node.input[0]), node))
 
     def _op_Sub(self, node) -> None:
-        x, c = self._const_operand(node)
-        self._affine(node, None, [-v for v in _per_channel(c, x.channels, node)])
+        _, c = self._const_operand(node)
+        self._affine(node, None, [-v for v in _per_channel(c, self._shape(node.input[0]), node)])
 
     def _op_Mul(self, node) -> None:
-        x, c = self._const_operand(node)
-        self._affine(node, _per_channel(c, x.channels, node), None)
+        _, c = self._const_operand(node)
+        self._affine(node, _per_channel(c, self._shape(node.input[0]), node), None)
 
     def _op_Div(self, node) -> None:
-        x, c = self._const_operand(node)
-        divisors = _per_channel(c, x.channels, node)
+        _, c = self._const_operand(node)
+        divisors = _per_channel(c, self._shape(node.input[0]), node)
         if any(d == 0 for d in divisors):
             raise UnsupportedNodeError(node.name, node.op_type, "division by zero")
         self._affine(node, [1 / d for d in divisors], None)
@@ -349,10 +485,20 @@ class Streamliner:
             self.values[node.output[0]] = RawTensor(self.b.emit(node.op_type, [x.name, *extra], node.name, **attrs))
             return
         x = self._int_input(node)
-        shape = self.src.get_tensor_shape(node.input[0])
-        if math.prod(shape[1:]) != x.channels and x.channels != 1:
-            raise UnsupportedNodeError(node.name, node.op_type, "flattening a spatial tensor is not supported here")
-        self.values[node.output[0]] = x
+        shape = self._shape(node.input[0])
+        out_shape = self._shape(node.output[0])
+        if len(out_shape) != 2 or out_shape[1] != math.prod(shape[1:]):
+            raise UnsupportedNodeError(node.name, node.op_type, "only flattening to (batch, features) is supported")
+        pixels = math.prod(shape[2:])
+        if x.channels != 1:
+            # Channel c of an NCHW tensor becomes features c*H*W .. (c+1)*H*W-1.
+            rep = lambda v: [e for e in v for _ in range(pixels)]  # noqa: E731
+            x = IntTensor(x.name, rep(x.scale), rep(x.offset), rep(x.lo), rep(x.hi), x.dtype)
+        extra = [self.b.const_int(f"{node.name}_shape", np.array([-1, out_shape[1]]))] if node.op_type == "Reshape" else []
+        out = self.b.emit(node.op_type, [x.name, *extra], node.name,
+                          **({"axis": 1} if node.op_type == "Flatten" else {}))
+        self.b.dtypes[out] = x.dtype
+        self.values[node.output[0]] = IntTensor(out, x.scale, x.offset, x.lo, x.hi, x.dtype)
 
     _op_Reshape = _op_Flatten
 
