@@ -1,14 +1,25 @@
 """Stage 3: lower the streamlined integer graph to hardware layers.
 
-MatMul (+ MultiThreshold) becomes an MVTU; the output affine becomes a label
-select when it cannot change the order of the scores. Binary tensors change
-encoding here: the streamlined graph holds -1/+1, the hardware graph bits (1 = +1),
-and XNOR thresholds move from the dot-product domain to the popcount domain:
-dot = 2P - K, so dot >= T  <=>  P >= ceil((T + K) / 2).
+The hardware graph streams channels-last: 4-D tensors are (N, H, W, C). Each
+hardware tensor also changes encoding: binary activations become bits
+(1 = +1), and a popcount or an accumulator of encoded inputs differs from the
+streamlined graph's integer by a known affine map. Every hardware tensor
+therefore carries `v_streamlined = a * v_hw + b_c` (a > 0, b per channel), and
+thresholds move through it exactly:
+
+    XNOR layers:     dot = 2P - K,            dot >= T  <=>  P >= ceil((T + K) / 2)
+    integer layers:  dot = a * acc + B_c,     dot >= T  <=>  acc >= ceil((T - B_c) / a)
+
+Conv (+ its Pad) becomes a sliding-window generator feeding an MVTU; MaxPool,
+Concat and the global sum of a pooled classifier map to streaming layers; the
+output affine becomes an integer score stage (only where it can change the
+class order) and a label select.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 from onnx import TensorProto, helper
@@ -19,17 +30,46 @@ from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.util.basic import get_preferred_onnx_opset, qonnx_make_model
 
 from .custom_ops import DOMAIN
+from .custom_ops.stream_ops import score_bits
 from .errors import UnsupportedNodeError
 from .streamline import INPUT_NAME
 
-
-def _single_consumer(model: ModelWrapper, tensor: str):
-    consumers = model.find_consumers(tensor)
-    return consumers[0] if len(consumers) == 1 else None
+MAX_SCORE_BITS = 32
 
 
-def _uint_dtype(max_value: int) -> DataType:
+@dataclass
+class HwTensor:
+    """A hardware tensor and how its values relate to the streamlined graph's."""
+
+    name: str
+    shape: list[int]  # channels-last
+    dtype: DataType
+    a: int
+    b: np.ndarray  # per channel (last axis), int64
+    lo: int  # range of the hardware values
+    hi: int
+    perm: np.ndarray | None = None  # 2-D tensors: hw feature j is streamlined feature perm[j]
+
+    @property
+    def is_bits(self) -> bool:
+        return self.dtype == DataType["BINARY"]
+
+
+def _uint(max_value: int) -> DataType:
     return DataType[f"UINT{max(1, int(max_value).bit_length())}"]
+
+
+def _sint(lo: int, hi: int) -> DataType:
+    bits = max((max(hi, 0)).bit_length(), (max(-lo - 1, 0)).bit_length()) + 1
+    return DataType[f"INT{bits}"]
+
+
+def _attrs(node) -> dict:
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _ceil_div(num: int, den: int) -> int:
+    return -((-num) // den)
 
 
 class Lowering:
@@ -37,153 +77,265 @@ class Lowering:
         self.src = model
         self.nodes: list = []
         self.inits: dict[str, np.ndarray] = {}
-        self.dtypes: dict[str, DataType] = {}
-        # source tensor -> (hardware tensor, is_binary_bits)
-        self.map: dict[str, str] = {INPUT_NAME: INPUT_NAME}
+        self.tensors: dict[str, HwTensor] = {}
+        self.hw: dict[str, HwTensor] = {}  # streamlined tensor name -> hardware tensor
+        self.pending_pad: dict[str, tuple[list[int], int]] = {}  # pad output -> (pads, value)
         self.done: set[str] = set()
+        self._count = 0
 
+    # -- plumbing ------------------------------------------------------------------
+    def _emit(self, op_type: str, inputs: list[str], shape: list[int], dtype: DataType, a: int, b, lo: int, hi: int,
+              perm=None, **attrs) -> HwTensor:
+        self._count += 1
+        name = f"{op_type}_{self._count}"
+        out = f"{name}_out"
+        self.nodes.append(helper.make_node(op_type, inputs, [out], name=name, domain=DOMAIN,
+                                           outputDataType=dtype.name, **attrs))
+        t = HwTensor(out, list(shape), dtype, a, np.asarray(b, dtype=np.int64), lo, hi, perm)
+        self.tensors[out] = t
+        return t
+
+    def _input(self, node, i: int = 0) -> HwTensor:
+        name = node.input[i]
+        if name not in self.hw:
+            raise UnsupportedNodeError(node.name, node.op_type, f"input {name!r} was not lowered")
+        return self.hw[name]
+
+    def _single_consumer(self, tensor: str):
+        consumers = self.src.find_consumers(tensor)
+        return consumers[0] if len(consumers) == 1 else None
+
+    # -- walk ------------------------------------------------------------------------
     def run(self) -> ModelWrapper:
-        outputs = []
+        src_shape = self.src.get_tensor_shape(INPUT_NAME)
+        dt = self.src.get_tensor_datatype(INPUT_NAME)
+        shape = [src_shape[0], *src_shape[2:], src_shape[1]] if len(src_shape) == 4 else list(src_shape)
+        if dt.signed() or not dt.is_integer():
+            raise UnsupportedNodeError("graph", "input", f"input datatype {dt.name} must be an unsigned integer")
+        self.input = HwTensor(INPUT_NAME, shape, dt, 1, np.zeros(shape[-1], dtype=np.int64), 0, int(dt.max()))
+        self.tensors[INPUT_NAME] = self.input
+        self.hw[INPUT_NAME] = self.input
+        output = None
         for node in self.src.graph.node:
             if node.name in self.done:
                 continue
             handler = getattr(self, f"_lower_{node.op_type}", None)
             if handler is None:
                 raise UnsupportedNodeError(node.name, node.op_type, "no hardware layer implements this op")
-            out = handler(node)
-            if out is not None:
-                outputs.append(out)
-        return self._finish(outputs)
+            result = handler(node)
+            if result is not None:
+                output = result
+        if output is None:
+            raise UnsupportedNodeError("graph", "output", "the graph has no class output")
+        return self._finish(output)
 
-    def _lower_Flatten(self, node) -> None:
-        shape = self.src.get_tensor_shape(node.input[0])
-        if len(shape) == 4 and shape[1] != 1 and shape[2] * shape[3] != 1:
-            raise UnsupportedNodeError(
-                node.name, node.op_type, "flattening a multi-channel image changes the streaming order"
-            )
-        out = f"{node.name}_out"
-        self.nodes.append(helper.make_node("Flatten", [self.map[node.input[0]]], [out], name=node.name, axis=1))
-        self.dtypes[out] = self.src.get_tensor_datatype(node.input[0])
-        self.map[node.output[0]] = out
+    # -- layers ----------------------------------------------------------------------
+    def _lower_Pad(self, node) -> None:
+        x = self._input(node)
+        pads = [int(v) for v in self.src.get_initializer(node.input[1])]
+        value = int(self.src.get_initializer(node.input[2]).item())
+        consumer = self._single_consumer(node.output[0])
+        if consumer is None or consumer.op_type != "Conv":
+            raise UnsupportedNodeError(node.name, node.op_type, "padding must feed exactly one convolution")
+        codes = {(value - int(b)) / x.a for b in x.b}
+        code = codes.pop()
+        if codes or code != int(code) or not x.lo <= code <= x.hi:
+            raise UnsupportedNodeError(node.name, node.op_type, f"pad value {value} has no code in the stream")
+        # ONNX pads are [n, c, h, w] begins then ends; the window generator takes top, left, bottom, right.
+        self.pending_pad[node.output[0]] = ([pads[2], pads[3], pads[6], pads[7]], int(code))
+        self.hw[node.output[0]] = x
 
-    def _lower_MatMul(self, node) -> str | None:
-        src = self.src
-        idt = src.get_tensor_datatype(node.input[0])
-        weights = src.get_initializer(node.input[1])
+    def _lower_Conv(self, node):
+        a = _attrs(node)
+        x = self._input(node)
+        weights = self.src.get_initializer(node.input[1])
+        o, c, kh, kw = weights.shape
+        strides = a.get("strides", [1, 1])
+        if kh != kw or strides[0] != strides[1]:
+            raise UnsupportedNodeError(node.name, node.op_type, "only square kernels and strides are supported")
+        pads, code = self.pending_pad.get(node.input[0], ([0, 0, 0, 0], 0))
+        own = a.get("pads", [0, 0, 0, 0])
+        if any(own):
+            if not x.lo <= 0 - int(x.b[0]) <= x.hi or np.any(x.b != 0) or x.a != 1:
+                raise UnsupportedNodeError(node.name, node.op_type, "zero padding of a stream that cannot hold 0")
+            pads = [p + q for p, q in zip(pads, [own[0], own[1], own[2], own[3]])]
+        n, h, w, _ = x.shape
+        oh = (h + pads[0] + pads[2] - kh) // strides[0] + 1
+        ow = (w + pads[1] + pads[3] - kw) // strides[0] + 1
+        mw = kh * kw * c
+        window = self._emit(
+            "SlidingWindow", [x.name], [n, oh, ow, mw], x.dtype, x.a, np.tile(x.b, kh * kw), x.lo, x.hi,
+            K=kh, Stride=strides[0], Pads=pads, PadValue=code, inputDataType=x.dtype.name,
+        )
+        # Weight columns in window order (ky, kx, c).
+        matrix = weights.transpose(2, 3, 1, 0).reshape(mw, o)
+        return self._mvtu(node, window, matrix)
+
+    def _lower_MatMul(self, node):
+        x = self._input(node)
+        weights = self.src.get_initializer(node.input[1])
+        if x.perm is not None:
+            weights = weights[x.perm]
+        return self._mvtu(node, x, weights)
+
+    def _mvtu(self, node, x: HwTensor, weights: np.ndarray):
         if weights is None or not np.isin(weights, (-1, 1)).all():
             raise UnsupportedNodeError(node.name, node.op_type, "weights must be a constant -1/+1 matrix")
-        xnor = idt == DataType["BIPOLAR"]
-        if not xnor and not (idt.is_integer() and not idt.signed()):
-            raise UnsupportedNodeError(
-                node.name, node.op_type, f"input datatype {idt.name} is neither bipolar nor unsigned integer"
-            )
         mw, mh = weights.shape
-        bits = ((weights + 1) // 2).astype(np.float32)
-        nxt = _single_consumer(src, node.output[0])
-        thresholds = None
-        if nxt is not None and nxt.op_type == "MultiThreshold":
-            thresholds = self._thresholds(nxt, mw, xnor)
-            self.done.add(nxt.name)
-        name = f"MVTU_{node.name}"
-        inputs = [self.map[node.input[0]], self._init(f"{name}_weights", bits)]
-        if thresholds is not None:
-            inputs.append(self._init(f"{name}_thresholds", thresholds))
-            odt = DataType["BINARY"]
+        w = weights.astype(np.int64)
+        xnor = x.is_bits and x.a == 2 and np.all(x.b == -1)
+        if not xnor and (x.dtype.signed() or not x.dtype.is_integer() or x.is_bits):
+            raise UnsupportedNodeError(node.name, node.op_type, f"input {x.dtype.name} is neither bits nor unsigned")
         if xnor:
-            acc_dt = _uint_dtype(mw + 1)
+            acc_lo, acc_hi, acc_dt = 0, mw, _uint(mw + 1)
+            out_a, out_b = 2, np.full(mh, -mw)
         else:
-            peak = (2**idt.bitwidth() - 1) * mw
-            acc_dt = DataType[f"INT{(peak + 1).bit_length() + 1}"]
-        if thresholds is None:
-            odt = _uint_dtype(mw) if xnor else acc_dt
-        out = f"{name}_out"
-        self.nodes.append(
-            helper.make_node(
-                "MVTU",
-                inputs,
-                [out],
-                name=name,
-                domain=DOMAIN,
-                MW=mw,
-                MH=mh,
-                PE=1,
-                SIMD=1,
-                binaryXnorMode=int(xnor),
-                noActivation=int(thresholds is None),
-                inputDataType="BINARY" if xnor else idt.name,
-                accDataType=acc_dt.name,
-                outputDataType=odt.name,
-            )
-        )
-        self.dtypes[out] = odt
-        if thresholds is not None:
-            self.map[nxt.output[0]] = out
+            peak = x.hi * mw
+            acc_lo, acc_hi = -peak, peak
+            acc_dt = _sint(acc_lo, acc_hi + 1)
+            out_a, out_b = x.a, (w * x.b.reshape(-1)[:, None] if x.b.size == mw else w * int(x.b[0])).sum(0)
+        nxt = self._single_consumer(node.output[0])
+        thresholded = nxt is not None and nxt.op_type == "MultiThreshold"
+        inputs = [x.name, self._init(f"{node.name}_weights", ((w + 1) // 2).astype(np.float32))]
+        if thresholded:
+            t = self._thresholds(nxt)
+            t = np.array([min(max(_ceil_div(int(ti) - int(bi), out_a), acc_lo), acc_hi + 1)
+                          for ti, bi in zip(t, out_b)], dtype=np.int64)
+            inputs.append(self._init(f"{node.name}_thresholds", t.reshape(-1, 1).astype(np.float32)))
+            self.done.add(nxt.name)
+        shape = x.shape[:-1] + [mh]
+        if thresholded:
+            out = self._emit("MVTU", inputs, shape, DataType["BINARY"], 2, np.full(mh, -1), 0, 1,
+                             **self._mvtu_attrs(mw, mh, xnor, x, acc_dt, False))
+            self.hw[nxt.output[0]] = out
             return None
-        return self._lower_output(node, out, mh, mw if xnor else None, odt)
+        out = self._emit("MVTU", inputs, shape, acc_dt, out_a, out_b, acc_lo, acc_hi,
+                         **self._mvtu_attrs(mw, mh, xnor, x, acc_dt, True))
+        self.hw[node.output[0]] = out
+        return self._lower_output(node, out)
 
-    def _thresholds(self, mt, k: int, xnor: bool) -> np.ndarray:
-        attrs = {a.name: helper.get_attribute_value(a) for a in mt.attribute}
-        if attrs.get("out_scale") != 2.0 or attrs.get("out_bias") != -1.0:
+    @staticmethod
+    def _mvtu_attrs(mw: int, mh: int, xnor: bool, x: HwTensor, acc_dt: DataType, raw: bool) -> dict:
+        return dict(MW=mw, MH=mh, PE=1, SIMD=1, binaryXnorMode=int(xnor), noActivation=int(raw),
+                    inputDataType="BINARY" if xnor else x.dtype.name, accDataType=acc_dt.name,
+                    numVectors=math.prod(x.shape[1:-1]))
+
+    def _thresholds(self, mt) -> np.ndarray:
+        a = _attrs(mt)
+        if a.get("out_scale") != 2.0 or a.get("out_bias") != -1.0:
             raise UnsupportedNodeError(mt.name, mt.op_type, "only single-threshold bipolar activations are supported")
         t = self.src.get_initializer(mt.input[1])
         if t.shape[1] != 1:
             raise UnsupportedNodeError(mt.name, mt.op_type, "multi-bit activations are not supported")
-        t = t[:, 0].astype(np.int64)
-        if xnor:
-            t = np.array([math.ceil((int(v) + k) / 2) for v in t], dtype=np.int64)
-        return t.reshape(-1, 1).astype(np.float32)
+        return t[:, 0].astype(np.int64)
 
-    def _lower_output(self, matmul, acc: str, channels: int, xnor_k: int | None, acc_dt: DataType) -> str:
-        """The scores are scale * dot + offset; a label select is exact when scale and offset are shared."""
+    def _lower_MultiThreshold(self, node):
+        raise UnsupportedNodeError(node.name, node.op_type, "a threshold must directly follow a Conv or MatMul")
+
+    def _lower_MaxPool(self, node):
+        a = _attrs(node)
+        x = self._input(node)
+        k, s = a["kernel_shape"], a.get("strides", a["kernel_shape"])
+        if k[0] != k[1] or s[0] != s[1] or k[0] != s[0]:
+            raise UnsupportedNodeError(node.name, node.op_type, "only square, non-overlapping pooling is supported")
+        n, h, w, c = x.shape
+        out = self._emit("MaxPoolNHWC", [x.name], [n, h // k[0], w // k[0], c], x.dtype, x.a, x.b, x.lo, x.hi,
+                         K=k[0], Stride=s[0])
+        self.hw[node.output[0]] = out
+
+    def _lower_Concat(self, node):
+        parts = [self._input(node, i) for i in range(len(node.input))]
+        if len({p.a for p in parts}) != 1 or len({p.dtype for p in parts}) != 1:
+            raise UnsupportedNodeError(node.name, node.op_type, "concatenated streams must share one encoding")
+        shape = parts[0].shape[:-1] + [sum(p.shape[-1] for p in parts)]
+        out = self._emit("StreamConcat", [p.name for p in parts], shape, parts[0].dtype, parts[0].a,
+                         np.concatenate([p.b for p in parts]), min(p.lo for p in parts), max(p.hi for p in parts))
+        self.hw[node.output[0]] = out
+
+    def _lower_ReduceSum(self, node):
+        x = self._input(node)
+        n, h, w, c = x.shape
+        pixels = h * w
+        dt = _uint(x.hi * pixels)
+        out = self._emit("GlobalAccumulate", [x.name], [n, 1, 1, c], dt, x.a, x.b * pixels, x.lo * pixels,
+                         x.hi * pixels)
+        self.hw[node.output[0]] = out
+
+    def _lower_Flatten(self, node):
+        x = self._input(node)
+        if len(x.shape) == 2:
+            self.hw[node.output[0]] = x
+            return
+        n, h, w, c = x.shape
+        # Streamlined (NCHW) flattening orders features (c, h, w); the stream orders them (h, w, c).
+        hh, ww, cc = np.meshgrid(np.arange(h), np.arange(w), np.arange(c), indexing="ij")
+        perm = (cc * h * w + hh * w + ww).reshape(-1)
+        out_name = f"{node.name}_hw"
+        self.nodes.append(helper.make_node("Flatten", [x.name], [out_name], name=f"Flatten_{node.name}", axis=1))
+        t = HwTensor(out_name, [n, h * w * c], x.dtype, x.a, np.tile(x.b, h * w), x.lo, x.hi, perm)
+        self.tensors[out_name] = t
+        self.hw[node.output[0]] = t
+
+    _lower_Reshape = _lower_Flatten
+
+    # -- the class decision ---------------------------------------------------------
+    def _lower_output(self, matmul, acc: HwTensor) -> HwTensor:
+        """scores = s_c * (a * acc + B_c) + o_c; argmax needs only integers m_c * acc + n_c."""
         src = self.src
-        nodes = []
+        chain = []
         cur = matmul.output[0]
-        while (n := _single_consumer(src, cur)) is not None and n.op_type in ("Mul", "Add"):
-            nodes.append(n)
+        while (n := self._single_consumer(cur)) is not None and n.op_type in ("Mul", "Add"):
+            chain.append(n)
             cur = n.output[0]
         if cur not in [o.name for o in src.graph.output]:
             raise UnsupportedNodeError(matmul.name, matmul.op_type, "the unthresholded accumulator must feed the output")
-        for n in nodes:
-            c = src.get_initializer(n.input[1]).reshape(-1)
-            if not np.all(c == c[0]) or (n.op_type == "Mul" and c[0] <= 0):
-                raise UnsupportedNodeError(
-                    n.name,
-                    n.op_type,
-                    "per-channel output scale or offset changes the class order; "
-                    "a fixed-point score stage is not implemented yet",
-                )
+        channels = acc.shape[-1]
+        scale = [Fraction(1)] * channels
+        offset = [Fraction(0)] * channels
+        for n in chain:
+            c = np.broadcast_to(src.get_initializer(n.input[1]).reshape(-1), (channels,))
+            if n.op_type == "Mul":
+                scale = [s * Fraction(float(v)) for s, v in zip(scale, c)]
+                offset = [o * Fraction(float(v)) for o, v in zip(offset, c)]
+            else:
+                offset = [o + Fraction(float(v)) for o, v in zip(offset, c)]
             self.done.add(n.name)
-        name = "LabelSelect_0"
-        out = "global_out"
-        odt = _uint_dtype(channels - 1)
-        self.nodes.append(
-            helper.make_node(
-                "LabelSelect",
-                [acc],
-                [out],
-                name=name,
-                domain=DOMAIN,
-                K=1,
-                Labels=channels,
-                PE=1,
-                inputDataType=acc_dt.name,
-                outputDataType=odt.name,
-            )
-        )
-        self.dtypes[out] = odt
+        mult = [s * acc.a for s in scale]
+        add = [s * int(b) + o for s, b, o in zip(scale, acc.b, offset)]
+        shared = _rational_gcd([v for v in mult + add if v != 0])
+        m = [int(v / shared) for v in mult]
+        k = [int(v / shared) for v in add]
+        scores = acc
+        if len(set(m)) > 1 or len(set(k)) > 1 or m[0] <= 0:
+            bits = score_bits(m, k, acc.lo, acc.hi)
+            if bits > MAX_SCORE_BITS:
+                raise UnsupportedNodeError(
+                    chain[-1].name if chain else matmul.name, "output",
+                    f"the exact integer scores need {bits} bits (more than {MAX_SCORE_BITS})",
+                )
+            scores = self._emit("ScoreAffine", [acc.name], acc.shape, DataType[f"INT{bits}"], 1,
+                                np.zeros(channels), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1,
+                                Multipliers=m, Offsets=k, inputDataType=acc.dtype.name)
+        out_dt = _uint(channels - 1)
+        self.nodes.append(helper.make_node("LabelSelect", [scores.name], ["global_out"], name="LabelSelect_0",
+                                           domain=DOMAIN, K=1, Labels=channels, PE=1,
+                                           inputDataType=scores.dtype.name, outputDataType=out_dt.name))
+        out = HwTensor("global_out", [acc.shape[0], 1], out_dt, 1, np.zeros(1), 0, channels - 1)
+        self.tensors["global_out"] = out
         return out
 
     def _init(self, name: str, value: np.ndarray) -> str:
         self.inits[name] = value
         return name
 
-    def _finish(self, outputs: list[str]) -> ModelWrapper:
-        src = self.src
+    def _finish(self, output: HwTensor) -> ModelWrapper:
         graph = helper.make_graph(
             self.nodes,
             "hardware",
-            [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, src.get_tensor_shape(INPUT_NAME))],
-            [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs],
+            [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, self.input.shape)],
+            [helper.make_tensor_value_info(output.name, TensorProto.FLOAT, output.shape)],
+            value_info=[helper.make_tensor_value_info(t.name, TensorProto.FLOAT, t.shape)
+                        for t in self.tensors.values() if t.name not in (INPUT_NAME, output.name)],
         )
         model = ModelWrapper(
             qonnx_make_model(
@@ -194,27 +346,42 @@ class Lowering:
         )
         for k, v in self.inits.items():
             model.set_initializer(k, v)
+        for t in self.tensors.values():
+            model.set_tensor_datatype(t.name, t.dtype)
         model = model.transform(InferShapes())
-        model.set_tensor_datatype(INPUT_NAME, src.get_tensor_datatype(INPUT_NAME))
-        for k, v in self.dtypes.items():
-            model.set_tensor_datatype(k, v)
         return model.transform(GiveUniqueNodeNames()).transform(GiveReadableTensorNames())
+
+
+def _rational_gcd(values: list[Fraction]) -> Fraction:
+    """The largest S with every value an integer multiple of S."""
+    num = 0
+    den = 1
+    for v in values:
+        v = Fraction(v)
+        num = math.gcd(num, v.numerator)
+        den = den * v.denominator // math.gcd(den, v.denominator)
+    return Fraction(num, den) if num else Fraction(1)
 
 
 def lower_to_hw(model: ModelWrapper) -> ModelWrapper:
     return Lowering(model).run()
 
 
+def to_hw_layout(images: np.ndarray) -> np.ndarray:
+    """Dataset images (N, C, H, W) in the hardware graph's channels-last layout."""
+    return images.transpose(0, 2, 3, 1) if images.ndim == 4 else images
+
+
 def score_node(model: ModelWrapper):
-    """The MVTU whose accumulators feed the label select (the last layer's integer output)."""
+    """The node whose integer outputs the label select ranks (the last layer's output)."""
     ls = model.get_nodes_by_op_type("LabelSelect")
     return model.find_producer(ls[0].input[0]) if ls else None
 
 
 def without_label_select(model: ModelWrapper) -> ModelWrapper:
-    """A copy whose output is the last layer's accumulators instead of the label.
+    """A copy whose output is the integer scores instead of the label.
 
-    Simulating this variant checks the integer scores themselves, not only their argmax.
+    Simulating this variant checks the scores themselves, not only their argmax.
     """
     out = ModelWrapper(model.model.__deepcopy__())
     ls = out.get_nodes_by_op_type("LabelSelect")[0]

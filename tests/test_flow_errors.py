@@ -6,11 +6,13 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
+from qonnx.core.onnx_exec import execute_onnx
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.util.basic import qonnx_make_model
 
 from flows.errors import ModelFileError, UnsupportedNodeError
 from flows.fileio import load_onnx
+from flows.golden import run_golden
 from flows.lower import lower_to_hw
 from flows.streamline import streamline
 
@@ -88,14 +90,19 @@ def test_float_activation_into_binary_layer():
         streamline(_graph(nodes, {"w": np.ones((4, 2))}, [1, 2]))
 
 
-def test_per_channel_output_affine_is_refused_not_approximated():
+def test_per_channel_output_affine_becomes_exact_integer_scores():
+    """A per-class bias changes the class order: it must reach the hardware as integers, exactly."""
     nodes = [
         _input_quant(),
         helper.make_node("BipolarQuant", ["wf", "ws"], ["w"], name="WQ", domain="qonnx.custom_op.general"),
         helper.make_node("MatMul", ["q", "w"], ["acc"], name="MM"),
         helper.make_node("Add", ["acc", "bias"], ["y"], name="ClassBias"),
     ]
-    inits = {**QUANT_INITS, "wf": np.array([[1, -1], [1, 1], [-1, 1], [1, 1]]), "ws": 1.0, "bias": [0.5, -0.5]}
+    inits = {**QUANT_INITS, "wf": np.array([[1, -1], [1, 1], [-1, 1], [1, 1]]), "ws": 0.5, "bias": [0.75 / 256, -0.5]}
     s = streamline(_graph(nodes, inits, [1, 2]))
-    with pytest.raises(UnsupportedNodeError, match="per-channel output"):
-        lower_to_hw(s)
+    hw = lower_to_hw(s)
+    affine = hw.get_nodes_by_op_type("ScoreAffine")
+    assert len(affine) == 1
+    x = np.random.default_rng(0).integers(0, 256, size=(500, 4))
+    ref = np.stack([execute_onnx(s, {"global_in": r[None].astype(np.float32)})[s.graph.output[0].name][0] for r in x])
+    assert np.array_equal(run_golden(hw, x)[hw.graph.output[0].name][:, 0], ref.argmax(1))

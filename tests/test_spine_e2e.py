@@ -11,7 +11,7 @@ from qonnx.core.onnx_exec import execute_onnx
 from flows.build import BuildConfig, run_build
 from flows.fileio import load_onnx
 from flows.golden import run_golden
-from flows.lower import score_node, without_label_select
+from flows.lower import score_node, to_hw_layout, without_label_select
 from flows.rtlgen import generate_rtl
 from flows.rtlsim import simulate
 from models.checkpoint import load_model
@@ -44,7 +44,7 @@ def brevitas(build):
 @pytest.fixture(scope="module")
 def golden(build):
     _, hw, images, _ = build
-    ctx = run_golden(hw, images, keep_all=True)
+    ctx = run_golden(hw, to_hw_layout(images), keep_all=True)
     popcount = ctx[score_node(hw).output[0]]
     k = hw.get_initializer(score_node(hw).input[1]).shape[0]
     return ctx[hw.graph.output[0].name][:, 0], 2 * popcount - k
@@ -79,7 +79,7 @@ def test_rtl_scores_equal_golden(build, golden, tmp_path):
     _, hw, images, _ = build
     variant = without_label_select(hw)
     generate_rtl(variant, tmp_path / "rtl")
-    res = simulate(tmp_path / "rtl", images)
+    res = simulate(tmp_path / "rtl", to_hw_layout(images))
     k = hw.get_initializer(score_node(hw).input[1]).shape[0]
     assert np.array_equal(2 * res.outputs - k, golden[1])
 

@@ -5,9 +5,13 @@ flows.kernels, so qonnx's execute_onnx runs a hardware graph node by node.
 """
 from .label_select import LabelSelect
 from .mvtu import MVTU
+from .stream_ops import GlobalAccumulate, MaxPoolNHWC, ScoreAffine, SlidingWindow, StreamConcat
 
 DOMAIN = "flows.custom_ops"
 
-custom_op = {"MVTU": MVTU, "LabelSelect": LabelSelect}
+custom_op = {
+    op.__name__: op
+    for op in (MVTU, LabelSelect, SlidingWindow, MaxPoolNHWC, StreamConcat, GlobalAccumulate, ScoreAffine)
+}
 
-__all__ = ["MVTU", "LabelSelect", "DOMAIN", "custom_op"]
+__all__ = list(custom_op) + ["DOMAIN", "custom_op"]
