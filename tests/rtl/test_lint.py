@@ -23,6 +23,26 @@ CASES: list[tuple[str, list[str], list[dict[str, int]]]] = [
                      {"IN_W": 3, "OUT_W": 6}, {"IN_W": 100, "OUT_W": 50}]),
     ("bnn_label_select", [], [{}, {"N": 12, "PE": 4, "EW": 16, "SIGNED": 1},
                               {"N": 7, "PE": 7}, {"N": 1, "PE": 1}]),
+    ("bnn_swg", ["bnn_fifo"], [
+        {},
+        {"IFM_H": 32, "IFM_W": 32, "CH": 64, "SIMD": 32},
+        {"IFM_H": 6, "IFM_W": 5, "CH": 6, "STRIDE": 2, "PAD_L": 0, "PAD_B": 0, "SIMD": 3},
+        {"EW": 8, "PAD_VALUE": -3, "CH": 4, "SIMD": 4},
+        {"IFM_H": 1, "IFM_W": 1, "CH": 1, "K": 1, "PAD_T": 0, "PAD_L": 0, "PAD_B": 0, "PAD_R": 0},
+    ]),
+    ("bnn_maxpool", [], [{}, {"K": 1}, {"IFM_H": 5, "IFM_W": 7, "CH": 8, "PE": 4, "EW": 8, "SIGNED": 1},
+                         {"IFM_H": 6, "IFM_W": 8, "CH": 4, "K": 3, "PE": 4, "EW": 4}]),
+    ("bnn_concat", ["bnn_dwc"], [{}, {"CH0": 6, "CH1": 4, "SIMD0": 6, "SIMD1": 1, "OUT_SIMD": 2, "EW": 3},
+                                 {"CH0": 1, "CH1": 1}]),
+    ("bnn_duplicate", [], [{}, {"WIDTH": 1}]),
+    ("bnn_score_affine", [], [{}, {"C": 10, "PE": 10, "IN_BITS": 7, "IN_SIGNED": 1, "M_BITS": 3, "OUT_BITS": 12},
+                              {"C": 6, "PE": 2, "IN_BITS": 4, "M_BITS": 2, "OUT_BITS": 9}]),
+    ("bnn_global_acc", ["bnn_dwc"], [
+        {},
+        {"PIXELS": 9, "CH": 6, "PE": 3, "OUT_BITS": 4, "OUT_PE": 6},
+        {"PIXELS": 5, "CH": 4, "EW": 8, "SIGNED": 1, "OUT_BITS": 12, "OUT_PE": 2},
+        {"PIXELS": 1, "CH": 8, "PE": 8, "EW": 3, "OUT_BITS": 3, "OUT_PE": 4},
+    ]),
 ]
 
 

@@ -22,6 +22,14 @@ CASES: list[tuple[str, list[str], dict[str, int | str]]] = [
     ("bnn_dwc", [], {"IN_W": 8, "OUT_W": 24}),
     ("bnn_dwc", [], {"IN_W": 24, "OUT_W": 8}),
     ("bnn_label_select", [], {"N": 10, "PE": 2, "EW": 16, "SIGNED": 1}),
+    ("bnn_swg", ["bnn_fifo"], {"IFM_H": 32, "IFM_W": 32, "CH": 64, "K": 3, "STRIDE": 1, "PAD_T": 1,
+                               "PAD_L": 1, "PAD_B": 1, "PAD_R": 1, "SIMD": 32, "EW": 1}),
+    ("bnn_maxpool", [], {"IFM_H": 7, "IFM_W": 7, "CH": 8, "K": 2, "PE": 2, "EW": 8, "SIGNED": 1}),
+    ("bnn_concat", ["bnn_dwc"], {"CH0": 64, "CH1": 32, "SIMD0": 32, "SIMD1": 8, "EW": 1,
+                                 "OUT_SIMD": 16}),
+    ("bnn_duplicate", [], {"WIDTH": 32}),
+    ("bnn_global_acc", ["bnn_dwc"], {"PIXELS": 64, "CH": 64, "PE": 8, "EW": 1, "OUT_BITS": 7,
+                                     "OUT_PE": 4}),
 ]
 
 
@@ -50,7 +58,7 @@ def test_synth_xilinx(top: str, extra: list[str], params: dict[str, int | str],
     proc = subprocess.run(["yosys", "-q", "-p", script], cwd=tmp_path,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.returncode == 0, proc.stdout
-    if top == "bnn_mvtu":
-        # The weight ROM must become block RAM.
+    if top in ("bnn_mvtu", "bnn_swg"):
+        # The weight ROM and the line buffer must become block RAM.
         stat = (tmp_path / "stat.txt").read_text()
         assert re.search(r"RAMB(18|36)E1", stat), stat
