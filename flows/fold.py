@@ -1,10 +1,12 @@
 """Stage 4: folding: choose PE and SIMD per layer, and read/write FINN's folding_config.json.
 
-A layer folded to (PE, SIMD) takes (MH/PE) * (MW/SIMD) cycles per image; the
-slowest layer sets the throughput. Folding picks, for every layer, the cheapest
-parallelism (fewest PE*SIMD lanes) that meets the target, where the target is
-never tighter than what the slowest layer can reach at full parallelism: a
-layer faster than the bottleneck only costs area.
+A layer's cycles per image follow from its folding (an MVTU folded to (PE, SIMD)
+takes (MH/PE) * (MW/SIMD) cycles per vector); the slowest layer sets the
+throughput. Folding picks, for every layer, the cheapest parallelism (fewest
+lanes) that meets the target, where the target is never tighter than what the
+slowest layer can reach at full parallelism: a layer faster than the bottleneck
+only costs area. A sliding-window generator runs at the SIMD of the MVTU it
+feeds, which must divide its channel count.
 """
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ from qonnx.custom_op.registry import getCustomOp
 from .errors import BuildConfigError
 from .fileio import write_json
 
-FOLDABLE = ("MVTU", "LabelSelect")
+# Ops with a folding of their own; a SlidingWindow takes its consumer's SIMD.
+FOLDABLE = ("MVTU", "MaxPoolNHWC", "GlobalAccumulate", "LabelSelect")
+TIMED = FOLDABLE + ("SlidingWindow",)
 
 
 def _divisors(n: int) -> list[int]:
@@ -29,19 +33,30 @@ def _divisors(n: int) -> list[int]:
 class LayerFold:
     name: str
     op_type: str
-    pe: int
+    pe: int | None
     simd: int | None
     cycles: int
 
 
-def _options(node) -> list[tuple[int, int | None, int]]:
+def _window_source(model: ModelWrapper, node):
+    producer = model.find_producer(node.input[0])
+    return producer if producer is not None and producer.op_type == "SlidingWindow" else None
+
+
+def _options(model: ModelWrapper, node) -> list[tuple[int, int | None, int]]:
     """Every legal (PE, SIMD, cycles) of a layer."""
     op = getCustomOp(node)
     if node.op_type == "MVTU":
-        mw, mh = op.get_nodeattr("MW"), op.get_nodeattr("MH")
-        return [(pe, simd, (mh // pe) * (mw // simd)) for pe in _divisors(mh) for simd in _divisors(mw)]
-    labels = op.get_nodeattr("Labels")
-    return [(pe, None, labels // pe) for pe in _divisors(labels)]
+        mw, mh, vectors = op.get_nodeattr("MW"), op.get_nodeattr("MH"), op.get_nodeattr("numVectors")
+        swg = _window_source(model, node)
+        simds = _divisors(getCustomOp(swg).get_nodeattr("Channels")) if swg else _divisors(mw)
+        return [(pe, simd, (mh // pe) * (mw // simd) * vectors) for pe in _divisors(mh) for simd in simds]
+    if node.op_type == "LabelSelect":
+        labels = op.get_nodeattr("Labels")
+        return [(pe, None, labels // pe) for pe in _divisors(labels)]
+    channels = op.get_nodeattr("Channels")
+    beats = op.cycles() * op.get_nodeattr("PE") // channels  # pixels per image
+    return [(pe, None, beats * channels // pe) for pe in _divisors(channels)]
 
 
 def _cost(option: tuple[int, int | None, int]) -> tuple[int, int]:
@@ -52,27 +67,36 @@ def _cost(option: tuple[int, int | None, int]) -> tuple[int, int]:
     return lanes, max(pe, simd or 1)
 
 
+def _set(model: ModelWrapper, node, pe: int, simd: int | None) -> None:
+    op = getCustomOp(node)
+    op.set_nodeattr("PE", pe)
+    if simd is not None:
+        op.set_nodeattr("SIMD", simd)
+        swg = _window_source(model, node)
+        if swg is not None:
+            getCustomOp(swg).set_nodeattr("SIMD", simd)
+
+
 def auto_fold(model: ModelWrapper, target_cycles: int) -> ModelWrapper:
     """Fold every layer to the cheapest parallelism meeting max(target, reachable bottleneck)."""
     nodes = [n for n in model.graph.node if n.op_type in FOLDABLE]
-    reachable = max(min(c for _, _, c in _options(n)) for n in nodes)
+    reachable = max(min(c for _, _, c in _options(model, n)) for n in nodes)
     goal = max(target_cycles, reachable)
     for node in nodes:
-        best = min((o for o in _options(node) if o[2] <= goal), key=_cost)
-        op = getCustomOp(node)
-        op.set_nodeattr("PE", best[0])
-        if best[1] is not None:
-            op.set_nodeattr("SIMD", best[1])
+        pe, simd, _ = min((o for o in _options(model, node) if o[2] <= goal), key=_cost)
+        _set(model, node, pe, simd)
     return model
 
 
 def layer_folds(model: ModelWrapper) -> list[LayerFold]:
     out = []
     for node in model.graph.node:
-        if node.op_type in FOLDABLE:
+        if node.op_type in TIMED:
             op = getCustomOp(node)
-            simd = op.get_nodeattr("SIMD") if node.op_type == "MVTU" else None
-            out.append(LayerFold(node.name, node.op_type, op.get_nodeattr("PE"), simd, op.cycles()))
+            attrs = op.get_nodeattr_types()
+            pe = op.get_nodeattr("PE") if "PE" in attrs else None
+            simd = op.get_nodeattr("SIMD") if "SIMD" in attrs else None
+            out.append(LayerFold(node.name, node.op_type, pe, simd, op.cycles()))
     return out
 
 
@@ -92,21 +116,21 @@ def apply_folding_config(model: ModelWrapper, path: str | Path) -> ModelWrapper:
         if node.op_type not in FOLDABLE:
             continue
         op = getCustomOp(node)
-        for attr, value in {**defaults, **cfg.get(name, {})}.items():
-            if attr in op.get_nodeattr_types():
-                op.set_nodeattr(attr, value)
-        problems = op.verify_node()
-        if problems:
-            raise BuildConfigError(f"folding config {path}, node {name}: {'; '.join(problems)}")
+        entry = {**defaults, **cfg.get(name, {})}
+        legal = {(pe, simd) for pe, simd, _ in _options(model, node)}
+        pe, simd = entry.get("PE", op.get_nodeattr("PE")), entry.get("SIMD")
+        if node.op_type == "MVTU" and simd is None:
+            simd = op.get_nodeattr("SIMD")
+        if (pe, simd) not in legal:
+            raise BuildConfigError(f"folding config {path}, node {name}: PE={pe} SIMD={simd} is not a legal folding")
+        _set(model, node, pe, simd)
     return model
 
 
 def write_folding_config(model: ModelWrapper, path: str | Path) -> None:
     cfg: dict = {"Defaults": {}}
     for f in layer_folds(model):
-        entry = {"PE": f.pe}
-        if f.simd is not None:
-            entry["SIMD"] = f.simd
+        entry = {k: v for k, v in (("PE", f.pe), ("SIMD", f.simd)) if v is not None}
         cfg[f.name] = entry
     write_json(path, cfg)
 

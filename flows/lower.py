@@ -165,7 +165,7 @@ class Lowering:
         mw = kh * kw * c
         window = self._emit(
             "SlidingWindow", [x.name], [n, oh, ow, mw], x.dtype, x.a, np.tile(x.b, kh * kw), x.lo, x.hi,
-            K=kh, Stride=strides[0], Pads=pads, PadValue=code, inputDataType=x.dtype.name,
+            K=kh, Stride=strides[0], Pads=pads, PadValue=code, inputDataType=x.dtype.name, IFMDim=[h, w], Channels=c,
         )
         # Weight columns in window order (ky, kx, c).
         matrix = weights.transpose(2, 3, 1, 0).reshape(mw, o)
@@ -240,7 +240,7 @@ class Lowering:
             raise UnsupportedNodeError(node.name, node.op_type, "only square, non-overlapping pooling is supported")
         n, h, w, c = x.shape
         out = self._emit("MaxPoolNHWC", [x.name], [n, h // k[0], w // k[0], c], x.dtype, x.a, x.b, x.lo, x.hi,
-                         K=k[0], Stride=s[0])
+                         K=k[0], Stride=s[0], IFMDim=[h, w], Channels=c)
         self.hw[node.output[0]] = out
 
     def _lower_Concat(self, node):
@@ -258,7 +258,7 @@ class Lowering:
         pixels = h * w
         dt = _uint(x.hi * pixels)
         out = self._emit("GlobalAccumulate", [x.name], [n, 1, 1, c], dt, x.a, x.b * pixels, x.lo * pixels,
-                         x.hi * pixels)
+                         x.hi * pixels, Pixels=pixels, Channels=c)
         self.hw[node.output[0]] = out
 
     def _lower_Flatten(self, node):

@@ -26,7 +26,12 @@ TOP = "bnn_top"
 # handshake runs through the whole chain.
 LINK_FIFO_DEPTH = 2
 # Library modules that instantiate other library modules.
-MODULE_DEPS = {"bnn_mvtu": ("bnn_fifo",)}
+MODULE_DEPS = {
+    "bnn_mvtu": ("bnn_fifo",),
+    "bnn_swg": ("bnn_fifo",),
+    "bnn_concat": ("bnn_dwc",),
+    "bnn_global_acc": ("bnn_dwc",),
+}
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ class _Stream:
         return self.elems * self.elem_bits
 
 
-def _hex_words(words: list[int], width: int) -> str:
+def hex_words(words: list[int], width: int) -> str:
     digits = max(1, math.ceil(width / 4))
     mask = (1 << width) - 1
     return "".join(f"{w & mask:0{digits}x}\n" for w in words)
@@ -86,6 +91,18 @@ def threshold_words(thresholds: np.ndarray, pe: int, acc_bits: int) -> list[int]
     return words
 
 
+def score_affine_words(m: list[int], n: list[int], pe: int, m_bits: int, out_bits: int) -> list[int]:
+    """ROM words of bnn_score_affine: per beat, PE multipliers then PE offsets, two's complement."""
+    words = []
+    for beat in range(len(m) // pe):
+        word = 0
+        for p in range(pe):
+            word |= (m[beat * pe + p] & ((1 << m_bits) - 1)) << (p * m_bits)
+            word |= (n[beat * pe + p] & ((1 << out_bits) - 1)) << (pe * m_bits + p * out_bits)
+        words.append(word)
+    return words
+
+
 class TopBuilder:
     def __init__(self, model: ModelWrapper, out_dir: Path) -> None:
         self.model = model
@@ -95,6 +112,7 @@ class TopBuilder:
         self.modules: set[str] = set()
         self.files: list[str] = []
         self.layers: list[dict] = []
+        self.fifos: list[dict] = []
         self._n = 0
 
     def _wire(self, prefix: str, width: int) -> str:
@@ -103,16 +121,21 @@ class TopBuilder:
         self.decls.append(f"    wire [{width - 1}:0] {name}_tdata;\n    wire {name}_tvalid, {name}_tready;")
         return name
 
-    def _instance(self, module: str, inst: str, params: dict, src: str, dst: str) -> None:
+    def _instance(self, module: str, inst: str, params: dict, ports: dict[str, str]) -> None:
+        """Instantiate `module`; ports maps an AXI-Stream port prefix (s_axis, m0_axis, ...) to a stream."""
         self.modules.update((module, *MODULE_DEPS.get(module, ())))
         plist = ",\n".join(f"        .{k}({v})" for k, v in params.items())
+        conns = ",\n".join(
+            f"        .{prefix}_tdata({wire}_tdata), .{prefix}_tvalid({wire}_tvalid), .{prefix}_tready({wire}_tready)"
+            for prefix, wire in ports.items()
+        )
         self.body.append(
             f"    {module} #(\n{plist}\n    ) {inst} (\n"
-            f"        .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),\n"
-            f"        .s_axis_tdata({src}_tdata), .s_axis_tvalid({src}_tvalid), .s_axis_tready({src}_tready),\n"
-            f"        .m_axis_tdata({dst}_tdata), .m_axis_tvalid({dst}_tvalid), .m_axis_tready({dst}_tready)\n"
-            f"    );"
+            f"        .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),\n{conns}\n    );"
         )
+
+    def _unit(self, module: str, inst: str, params: dict, src: _Stream, dst: _Stream) -> None:
+        self._instance(module, inst, params, {"s_axis": src.name, "m_axis": dst.name})
 
     def reshape(self, s: _Stream, elems: int, label: str) -> _Stream:
         """Width-convert a stream to `elems` elements per beat (via the LCM when neither divides)."""
@@ -121,13 +144,14 @@ class TopBuilder:
         chain = [elems] if (s.elems % elems == 0 or elems % s.elems == 0) else [math.lcm(s.elems, elems), elems]
         for target in chain:
             out = _Stream(self._wire(f"{label}_dwc", target * s.elem_bits), target, s.elem_bits, s.signed)
-            self._instance("bnn_dwc", f"{out.name}_i", {"IN_W": s.width, "OUT_W": out.width}, s.name, out.name)
+            self._unit("bnn_dwc", f"{out.name}_i", {"IN_W": s.width, "OUT_W": out.width}, s, out)
             s = out
         return s
 
-    def fifo(self, s: _Stream, label: str) -> _Stream:
+    def fifo(self, s: _Stream, label: str, depth: int = LINK_FIFO_DEPTH) -> _Stream:
         out = _Stream(self._wire(f"{label}_fifo", s.width), s.elems, s.elem_bits, s.signed)
-        self._instance("bnn_fifo", f"{out.name}_i", {"WIDTH": s.width, "DEPTH": LINK_FIFO_DEPTH}, s.name, out.name)
+        self._unit("bnn_fifo", f"{out.name}_i", {"WIDTH": s.width, "DEPTH": depth}, s, out)
+        self.fifos.append({"stream": out.name, "width": s.width, "depth": depth})
         return out
 
     def mvtu(self, node, s: _Stream) -> _Stream:
@@ -147,11 +171,11 @@ class TopBuilder:
         s = self.reshape(s, simd, node.name)
         wfile, tfile = f"{node.name}_weights.hex", f"{node.name}_thresholds.hex"
         bits = self.model.get_initializer(node.input[1]).astype(np.int64)
-        write_text(self.dir / wfile, _hex_words(weight_words(bits, pe, simd), pe * simd))
+        write_text(self.dir / wfile, hex_words(weight_words(bits, pe, simd), pe * simd))
         self.files.append(wfile)
         if thresholded:
             t = self.model.get_initializer(node.input[2])
-            write_text(self.dir / tfile, _hex_words(threshold_words(t, pe, acc_bits), pe * acc_bits))
+            write_text(self.dir / tfile, hex_words(threshold_words(t, pe, acc_bits), pe * acc_bits))
             self.files.append(tfile)
         out_bits = 1 if thresholded else acc_bits
         out = _Stream(self._wire(node.name, pe * out_bits), pe, out_bits, (not thresholded) and acc_dt.signed())
@@ -159,7 +183,7 @@ class TopBuilder:
             "MW": mw, "MH": mh, "PE": pe, "SIMD": simd, "IN_BITS": in_bits, "ACC_BITS": acc_bits,
             "USE_THRESH": int(thresholded), "WEIGHT_FILE": f'"{wfile}"', "THRESH_FILE": f'"{tfile}"',
         }
-        self._instance("bnn_mvtu", f"{node.name}_i", params, s.name, out.name)
+        self._unit("bnn_mvtu", f"{node.name}_i", params, s, out)
         self.layers.append({"name": node.name, "op_type": "MVTU", "cycles": op.cycles(), "params": params})
         return out
 
@@ -172,9 +196,107 @@ class TopBuilder:
         out_w = 8 * math.ceil(max(1, (labels - 1).bit_length()) / 8)
         out = _Stream(self._wire(node.name, out_w), 1, out_w, False)
         params = {"N": labels, "PE": pe, "EW": s.elem_bits, "SIGNED": int(s.signed), "OUT_W": out_w}
-        self._instance("bnn_label_select", f"{node.name}_i", params, s.name, out.name)
+        self._unit("bnn_label_select", f"{node.name}_i", params, s, out)
         self.layers.append({"name": node.name, "op_type": "LabelSelect", "cycles": op.cycles(), "params": params})
         return out
+
+    def swg(self, node, s: _Stream) -> _Stream:
+        op = getCustomOp(node)
+        simd, (h, w) = op.get_nodeattr("SIMD"), op.get_nodeattr("IFMDim")
+        top, left, bottom, right = op.get_nodeattr("Pads")
+        s = self.reshape(s, simd, node.name)
+        out = _Stream(self._wire(node.name, s.width), simd, s.elem_bits, s.signed)
+        params = {"IFM_H": h, "IFM_W": w, "CH": op.get_nodeattr("Channels"), "K": op.get_nodeattr("K"),
+                  "STRIDE": op.get_nodeattr("Stride"), "PAD_T": top, "PAD_L": left, "PAD_B": bottom, "PAD_R": right,
+                  "PAD_VALUE": op.get_nodeattr("PadValue") & ((1 << s.elem_bits) - 1), "SIMD": simd, "EW": s.elem_bits}
+        self._unit("bnn_swg", f"{node.name}_i", params, s, out)
+        self.layers.append({"name": node.name, "op_type": node.op_type, "cycles": op.cycles(), "params": params})
+        return out
+
+    def maxpool(self, node, s: _Stream) -> _Stream:
+        op = getCustomOp(node)
+        pe, (h, w) = op.get_nodeattr("PE"), op.get_nodeattr("IFMDim")
+        s = self.reshape(s, pe, node.name)
+        out = _Stream(self._wire(node.name, s.width), pe, s.elem_bits, s.signed)
+        params = {"IFM_H": h, "IFM_W": w, "CH": op.get_nodeattr("Channels"), "K": op.get_nodeattr("K"), "PE": pe,
+                  "EW": s.elem_bits, "SIGNED": int(s.signed)}
+        self._unit("bnn_maxpool", f"{node.name}_i", params, s, out)
+        self.layers.append({"name": node.name, "op_type": node.op_type, "cycles": op.cycles(), "params": params})
+        return out
+
+    def global_acc(self, node, s: _Stream) -> _Stream:
+        op = getCustomOp(node)
+        pe = op.get_nodeattr("PE")
+        out_bits = DataType[op.get_nodeattr("outputDataType")].bitwidth()
+        s = self.reshape(s, pe, node.name)
+        out = _Stream(self._wire(node.name, pe * out_bits), pe, out_bits, False)
+        params = {"PIXELS": op.get_nodeattr("Pixels"), "CH": op.get_nodeattr("Channels"), "PE": pe,
+                  "EW": s.elem_bits, "SIGNED": int(s.signed), "OUT_BITS": out_bits, "OUT_PE": pe}
+        self._unit("bnn_global_acc", f"{node.name}_i", params, s, out)
+        self.layers.append({"name": node.name, "op_type": node.op_type, "cycles": op.cycles(), "params": params})
+        return out
+
+    def concat(self, node, parts: list[_Stream]) -> _Stream:
+        if len(parts) != 2:
+            raise UnsupportedNodeError(node.name, node.op_type, "the RTL concatenates exactly two streams")
+        chans = [self.model.get_tensor_shape(i)[-1] for i in node.input]
+        out_simd = math.gcd(chans[0], chans[1], parts[0].elems, parts[1].elems)
+        out = _Stream(self._wire(node.name, out_simd * parts[0].elem_bits), out_simd, parts[0].elem_bits,
+                      parts[0].signed)
+        params = {"CH0": chans[0], "CH1": chans[1], "SIMD0": parts[0].elems, "SIMD1": parts[1].elems,
+                  "EW": parts[0].elem_bits, "OUT_SIMD": out_simd}
+        self._instance("bnn_concat", f"{node.name}_i", params,
+                       {"s0_axis": parts[0].name, "s1_axis": parts[1].name, "m_axis": out.name})
+        self.layers.append({"name": node.name, "op_type": node.op_type, "cycles": 0, "params": params})
+        return out
+
+    def score_affine(self, node, s: _Stream) -> _Stream:
+        op = getCustomOp(node)
+        m, n = op.get_nodeattr("Multipliers"), op.get_nodeattr("Offsets")
+        channels = len(m)
+        pe = s.elems if channels % s.elems == 0 else 1
+        s = self.reshape(s, pe, node.name)
+        out_bits = DataType[op.get_nodeattr("outputDataType")].bitwidth()
+        m_bits = max(2, max(abs(v) for v in m).bit_length() + 1)
+        pfile = f"{node.name}_params.hex"
+        write_text(self.dir / pfile, hex_words(score_affine_words(m, n, pe, m_bits, out_bits), pe * (m_bits + out_bits)))
+        self.files.append(pfile)
+        out = _Stream(self._wire(node.name, pe * out_bits), pe, out_bits, True)
+        params = {"C": channels, "PE": pe, "IN_BITS": s.elem_bits, "IN_SIGNED": int(s.signed), "M_BITS": m_bits,
+                  "OUT_BITS": out_bits, "PARAM_FILE": f'"{pfile}"'}
+        self._unit("bnn_score_affine", f"{node.name}_i", params, s, out)
+        self.layers.append({"name": node.name, "op_type": node.op_type, "cycles": channels // pe, "params": params})
+        return out
+
+    def fork(self, tensor: str, s: _Stream) -> list[_Stream]:
+        """One stream per consumer of `tensor`, each behind a FIFO deep enough for its branch's skew."""
+        consumers = self.model.find_consumers(tensor)
+        if len(consumers) <= 1:
+            return [s]
+        branches = []
+        cur = s
+        for i in range(len(consumers) - 1):
+            a = _Stream(self._wire(f"fork_{i}", s.width), s.elems, s.elem_bits, s.signed)
+            b = _Stream(self._wire(f"fork_{i}", s.width), s.elems, s.elem_bits, s.signed)
+            self._instance("bnn_duplicate", f"{a.name}_i", {"WIDTH": s.width},
+                           {"s_axis": cur.name, "m0_axis": a.name, "m1_axis": b.name})
+            branches.append(a)
+            cur = b
+        branches.append(cur)
+        return [self.fifo(b, f"{c.name}_in", self._skew_depth(c, consumers, b)) for b, c in zip(branches, consumers)]
+
+    def _skew_depth(self, consumer, siblings, s: _Stream) -> int:
+        """Beats a bypass branch must hold while a sibling window generator fills its line buffer."""
+        windows = [getCustomOp(n) for n in siblings if n.op_type == "SlidingWindow" and n is not consumer]
+        if consumer.op_type == "SlidingWindow" or not windows:
+            return LINK_FIFO_DEPTH
+        beats_per_pixel = max(1, self.model.get_tensor_shape(consumer.input[0])[-1] // s.elems)
+        lag = 0
+        for w in windows:
+            k, (_, width) = w.get_nodeattr("K"), w.get_nodeattr("IFMDim")
+            top, left, _, right = w.get_nodeattr("Pads")
+            lag = max(lag, ((k - top + 1) * width + k) * beats_per_pixel)
+        return 2 * lag + 32
 
     def build(self) -> dict:
         model = self.model
@@ -186,18 +308,34 @@ class TopBuilder:
         in_elems = first_simd
         port_in = 8 * math.ceil(in_elems * in_bits / 8)
         self.decls.append(f"    wire [{in_elems * in_bits - 1}:0] in_tdata = s_axis_tdata[{in_elems * in_bits - 1}:0];")
-        s = _Stream("in", in_elems, in_bits, in_dt.signed())
+        pending: dict[str, list[_Stream]] = {}
+        for tensor, stream in ((model.graph.input[0].name, _Stream("in", in_elems, in_bits, in_dt.signed())),):
+            pending[tensor] = self.fork(tensor, stream)
+        s = None
         for node in model.graph.node:
+            inputs = [pending[i].pop(0) for i in node.input if i in pending]
             if node.op_type == "Flatten":
-                continue
-            if node.op_type == "MVTU":
-                s = self.mvtu(node, s)
+                s = inputs[0]
+            elif node.op_type == "MVTU":
+                s = self.mvtu(node, inputs[0])
+            elif node.op_type == "SlidingWindow":
+                s = self.swg(node, inputs[0])
+            elif node.op_type == "MaxPoolNHWC":
+                s = self.maxpool(node, inputs[0])
+            elif node.op_type == "GlobalAccumulate":
+                s = self.global_acc(node, inputs[0])
+            elif node.op_type == "StreamConcat":
+                s = self.concat(node, inputs)
+            elif node.op_type == "ScoreAffine":
+                s = self.score_affine(node, inputs[0])
             elif node.op_type == "LabelSelect":
-                s = self.label_select(node, s)
+                s = self.label_select(node, inputs[0])
             else:
                 raise UnsupportedNodeError(node.name, node.op_type, "no RTL module implements this op")
-            if node is not model.graph.node[-1]:
+            if node is not model.graph.node[-1] and node.op_type != "Flatten":
                 s = self.fifo(s, node.name)
+            pending[node.output[0]] = self.fork(node.output[0], s)
+        s = pending[model.graph.output[0].name][0]
         port_out = 8 * math.ceil(s.width / 8)
         pad = port_out - s.width
         out_expr = f"{{{pad}'b0, {s.name}_tdata}}" if pad else f"{s.name}_tdata"
@@ -236,6 +374,7 @@ class TopBuilder:
             "input": asdict(StreamFormat(in_elems, in_bits, in_dt.signed(), port_in, n_in // in_elems)),
             "output": asdict(StreamFormat(s.elems, s.elem_bits, s.signed, port_out, max(1, n_out // s.elems))),
             "layers": self.layers,
+            "fifos": self.fifos,
         }
         write_json(self.dir / "manifest.json", manifest)
         return manifest

@@ -406,8 +406,8 @@ class Streamliner:
         shape = self._shape(node.input[0])
         x = self._broadcast(x, shape[1])
         pixels = math.prod(shape[2:])
-        axes = self.b.const_int(f"{node.name}_axes", np.array([2, 3]))
-        out = self.b.emit("ReduceSum", [x.name, axes], node.name, keepdims=1)
+        # The streamlined graph uses opset 11, where ReduceSum takes its axes as an attribute.
+        out = self.b.emit("ReduceSum", [x.name], node.name, axes=[2, 3], keepdims=1)
         lo, hi = [v * pixels for v in x.lo], [v * pixels for v in x.hi]
         dt = _int_dtype(min(lo), max(hi))
         self.b.dtypes[out] = dt
@@ -517,7 +517,8 @@ class Streamliner:
             self.b.nodes,
             "streamlined",
             [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, in_shape)],
-            [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs],
+            [helper.make_tensor_value_info(o, TensorProto.FLOAT, self.src.get_tensor_shape(src.name))
+             for o, src in zip(outputs, self.src.graph.output)],
         )
         model = ModelWrapper(qonnx_make_model(graph, producer_name="bnnflow"))
         for k, v in self.b.inits.items():

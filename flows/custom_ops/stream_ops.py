@@ -20,6 +20,8 @@ class SlidingWindow(KernelOp):
             "Pads": ("ints", False, [0, 0, 0, 0]),  # top, left, bottom, right
             "PadValue": ("i", False, 0),
             "SIMD": ("i", False, 1),
+            "IFMDim": ("ints", True, []),  # H, W of the input
+            "Channels": ("i", True, 0),
             "inputDataType": ("s", True, ""),
         }
 
@@ -27,15 +29,30 @@ class SlidingWindow(KernelOp):
         a = self.get_nodeattr
         return [kernels.sliding_window(inputs[0], a("K"), a("Stride"), tuple(a("Pads")), a("PadValue"))]
 
+    def output_dim(self) -> tuple[int, int]:
+        (h, w), k, s = self.get_nodeattr("IFMDim"), self.get_nodeattr("K"), self.get_nodeattr("Stride")
+        top, left, bottom, right = self.get_nodeattr("Pads")
+        return (h + top + bottom - k) // s + 1, (w + left + right - k) // s + 1
+
+    def cycles(self) -> int:
+        oh, ow = self.output_dim()
+        k, c = self.get_nodeattr("K"), self.get_nodeattr("Channels")
+        return oh * ow * k * k * c // self.get_nodeattr("SIMD")
+
 
 class MaxPoolNHWC(KernelOp):
     """Non-overlapping max pooling (an OR on bits)."""
 
     def get_nodeattr_types(self):
-        return {**self.base_attrs(), "K": ("i", True, 2), "Stride": ("i", True, 2), "PE": ("i", False, 1)}
+        return {**self.base_attrs(), "K": ("i", True, 2), "Stride": ("i", True, 2), "PE": ("i", False, 1),
+                "IFMDim": ("ints", True, []), "Channels": ("i", True, 0)}
 
     def compute(self, inputs):
         return [kernels.max_pool(inputs[0], self.get_nodeattr("K"), self.get_nodeattr("Stride"))]
+
+    def cycles(self) -> int:
+        h, w = self.get_nodeattr("IFMDim")
+        return h * w * self.get_nodeattr("Channels") // self.get_nodeattr("PE")
 
 
 class StreamConcat(KernelOp):
@@ -52,11 +69,14 @@ class GlobalAccumulate(KernelOp):
     """Per-channel sum over all pixels; output (N, 1, 1, C), a popcount for bits."""
 
     def get_nodeattr_types(self):
-        return {**self.base_attrs(), "PE": ("i", False, 1)}
+        return {**self.base_attrs(), "PE": ("i", False, 1), "Pixels": ("i", True, 0), "Channels": ("i", True, 0)}
 
     def compute(self, inputs):
         x = inputs[0]
         return [kernels.global_accumulate(x).reshape(x.shape[0], 1, 1, x.shape[-1])]
+
+    def cycles(self) -> int:
+        return self.get_nodeattr("Pixels") * self.get_nodeattr("Channels") // self.get_nodeattr("PE")
 
 
 class ScoreAffine(KernelOp):

@@ -1,0 +1,62 @@
+"""Every zoo model the compiler supports: Brevitas forward == golden model, bit for bit.
+
+Random weights (with randomised gains and biases, so thresholds land everywhere)
+on random inputs drawn on the 8-bit grid, and the shipped checkpoints on
+Fashion-MNIST test images.
+"""
+import numpy as np
+import pytest
+import torch
+
+from flows.export import export_qonnx
+from flows.golden import run_golden
+from flows.lower import lower_to_hw, to_hw_layout
+from flows.streamline import streamline
+from models.registry import create_model, model_info
+
+COMPILED = ["tfc_w1a1_nobn", "tfc_w1a1", "cnv_w1a1_nobn", "cnv_w1a1", "binarydensenet_nobn", "binarydensenet_bn"]
+
+
+def _randomise(model: torch.nn.Module, seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            for name in ("gain", "bias"):
+                p = getattr(m, name, None)
+                if isinstance(p, torch.nn.Parameter):
+                    p.copy_(torch.randn(p.shape, generator=g) * (1.0 if name == "gain" else 0.3))
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 2)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) * 4 + 0.1)
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g))
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g))
+
+
+def _brevitas(model, images: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        y = model(torch.as_tensor(images, dtype=torch.float32) / 256)
+    return (y.value if hasattr(y, "value") else y).numpy()
+
+
+@pytest.mark.parametrize("name", COMPILED)
+def test_random_weights_brevitas_equals_golden(name):
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    _randomise(model, 1)
+    shape = model_info(name).input_shape
+    hw = lower_to_hw(streamline(export_qonnx(model, shape)))
+    images = np.random.default_rng(2).integers(0, 256, size=(64, *shape))
+    scores = _brevitas(model, images)
+    ctx = run_golden(hw, to_hw_layout(images), keep_all=True)
+    assert np.array_equal(ctx[hw.graph.output[0].name][:, 0], scores.argmax(1))
+    # The integers the label select ranks are the real scores under one increasing map
+    # S * v + T shared by every class, so ranking them is ranking the real scores.
+    ints = ctx[model_input_of_label_select(hw)].astype(np.float64).reshape(-1)
+    flat = scores.astype(np.float64).reshape(-1)
+    i, j = np.argmin(ints), np.argmax(ints)
+    scale = (flat[j] - flat[i]) / (ints[j] - ints[i])
+    assert scale > 0 and np.array_equal(ints * scale + (flat[i] - ints[i] * scale), flat)
+
+
+def model_input_of_label_select(hw) -> str:
+    return hw.get_nodes_by_op_type("LabelSelect")[0].input[0]
