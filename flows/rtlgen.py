@@ -169,6 +169,10 @@ class TopBuilder:
                 node.name, node.op_type, f"stream carries {s.elem_bits}-bit elements, layer expects {in_bits}"
             )
         s = self.reshape(s, simd, node.name)
+        if mh // pe > 1:
+            # The unit reads a vector once and replays it for the other neuron folds;
+            # a vector-deep FIFO lets the producer fill the next vector meanwhile.
+            s = self.fifo(s, f"{node.name}_vector", mw // simd + 2)
         wfile, tfile = f"{node.name}_weights.hex", f"{node.name}_thresholds.hex"
         bits = self.model.get_initializer(node.input[1]).astype(np.int64)
         write_text(self.dir / wfile, hex_words(weight_words(bits, pe, simd), pe * simd))
