@@ -260,7 +260,8 @@ class TopBuilder:
         channels = len(m)
         pe = s.elems if channels % s.elems == 0 else 1
         s = self.reshape(s, pe, node.name)
-        out_bits = DataType[op.get_nodeattr("outputDataType")].bitwidth()
+        # The module sign-extends inputs into the score width, which must be wider.
+        out_bits = max(DataType[op.get_nodeattr("outputDataType")].bitwidth(), s.elem_bits + 1)
         m_bits = max(2, max(abs(v) for v in m).bit_length() + 1)
         pfile = f"{node.name}_params.hex"
         write_text(self.dir / pfile, hex_words(score_affine_words(m, n, pe, m_bits, out_bits), pe * (m_bits + out_bits)))

@@ -5,6 +5,8 @@
 // shared scale, so ranking these scores equals ranking the real ones. Both
 // constants of a beat come from one ROM word: PE multipliers of M_BITS, then
 // PE offsets of OUT_BITS, at address (beat index within the vector).
+// OUT_BITS must exceed IN_BITS and M_BITS: inputs and multipliers are
+// sign-extended into the score width.
 module bnn_score_affine #(
     parameter integer C = 10,
     parameter integer PE = 1,

@@ -1,0 +1,52 @@
+"""A convolutional zoo model through the stitched RTL: window generators, forks, concat,
+pooling, global accumulation and the score stage, equal to the golden model."""
+import json
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+from flows.export import export_qonnx
+from flows.fold import auto_fold, layer_folds
+from flows.golden import run_golden
+from flows.lower import lower_to_hw
+from flows.rtlgen import generate_rtl
+from flows.rtlsim import simulate
+from flows.streamline import streamline
+from models.registry import create_model, model_info
+
+MODEL = "binarydensenet_nobn"
+
+
+@pytest.fixture(scope="module")
+def accelerator(tmp_path_factory):
+    torch.manual_seed(0)
+    model = create_model(MODEL).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if getattr(m, "bias", None) is not None and isinstance(m.bias, torch.nn.Parameter):
+                m.bias.normal_(0, 0.3)
+    hw = lower_to_hw(streamline(export_qonnx(model, model_info(MODEL).input_shape)))
+    auto_fold(hw, 20_000)
+    rtl = tmp_path_factory.mktemp("rtl")
+    generate_rtl(hw, rtl)
+    return hw, rtl
+
+
+def test_rtl_equals_golden_at_predicted_rate(accelerator):
+    hw, rtl = accelerator
+    shape = hw.get_tensor_shape("global_in")
+    images = np.random.default_rng(0).integers(0, 256, size=(3, *shape[1:]))
+    res = simulate(rtl, images)
+    assert np.array_equal(res.outputs[:, 0], run_golden(hw, images)["global_out"][:, 0])
+    predicted = max(f.cycles for f in layer_folds(hw))
+    assert abs(res.cycles_per_image - predicted) <= 0.05 * predicted
+
+
+def test_generated_conv_top_is_lint_clean(accelerator):
+    _, rtl = accelerator
+    manifest = json.loads((rtl / "manifest.json").read_text())
+    r = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", manifest["top"],
+                        *[str(rtl / f) for f in manifest["verilog"]]], capture_output=True, text=True, cwd=rtl)
+    assert r.returncode == 0 and "%Warning" not in r.stderr, r.stderr
