@@ -9,6 +9,7 @@ from .errors import BuildConfigError
 
 BOARD_DIR = Path(__file__).resolve().parent.parent / "hw" / "boards"
 RESOURCE_KINDS = ("LUT", "FF", "BRAM36", "DSP", "URAM")
+PS_TYPES = ("zynq_7000", "zynq_ultrascale_plus")
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Board:
     capacity: dict[str, int]
     default_clock_mhz: float
     dma_data_width: int
+    finn_board: str  # the name FINN's build config and part maps know this board by
 
 
 def list_boards() -> list[str]:
@@ -28,7 +30,8 @@ def list_boards() -> list[str]:
 
 
 def load_board(name: str) -> Board:
-    path = BOARD_DIR / f"{name}.json"
+    """A board by name (hw/boards/<name>.json) or by the path of a board file (custom boards, tests)."""
+    path = Path(name) if name.endswith(".json") else BOARD_DIR / f"{name}.json"
     if not path.is_file():
         raise BuildConfigError(f"unknown board {name!r}; known boards: {', '.join(list_boards())}")
     try:
@@ -39,4 +42,6 @@ def load_board(name: str) -> Board:
     missing = [k for k in RESOURCE_KINDS if k not in board.capacity]
     if missing:
         raise BuildConfigError(f"board file {path} lacks capacity for {', '.join(missing)}")
+    if board.ps_type not in PS_TYPES:
+        raise BuildConfigError(f"board file {path}: ps_type {board.ps_type!r} is not one of {', '.join(PS_TYPES)}")
     return board

@@ -1,0 +1,139 @@
+"""Analytic resource model of the hw/rtl modules: instant, for folding and for large models.
+
+Memories are counted from their shapes the way Yosys maps them for 7-series
+(BRAM aspect ratios, LUT-RAM primitives); flip-flops follow the registers of
+the RTL; logic LUTs are a linear model of the datapath whose coefficients were
+fitted to Yosys `synth_xilinx` results (flows/bench_resources.py --calibrate
+reruns the fit and prints the errors).
+
+Calibration (Yosys 0.23, xc7, the 10 MVTU configurations of
+flows/bench_resources.py CALIBRATION: MW 27..1024, PE 1..32, SIMD 3..64, 1- and
+8-bit inputs): LUT -13%..+7%, FF -9%..+9%, BRAM36 exact on every one
+(tests/test_estimate.py holds the model to 15% LUT / 10% FF on a subset).
+FIFO, DWC and label-select models are counted from their registers, not fitted.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from .errors import FlowError
+from .resources import Resources
+
+# BRAM aspect ratios (width, depth): a RAMB36 and, counted as half, a RAMB18.
+BRAM36_SHAPES = ((72, 512), (36, 1024), (18, 2048), (9, 4096), (4, 8192), (2, 16384), (1, 32768))
+BRAM18_SHAPES = ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384))
+# Memories deeper than this go to block RAM when the tool may choose (Yosys keeps shallower ones in LUT RAM).
+LUTRAM_MAX_DEPTH = 64
+LUTROM_MAX_BITS = 16384
+MVTU_OFIFO_DEPTH = 16  # bnn_mvtu's output FIFO
+
+# Fitted coefficients of bnn_mvtu's logic LUTs and flip-flops (see the module docstring).
+MVTU_LUT_BASE = 83.0
+MVTU_LUT_PER_PRODUCT_BIT = 2.0  # per PE*SIMD*IN_BITS: XNOR/AND and the chunk popcounts
+MVTU_LUT_PER_ACC_BIT = 1.12  # per PE*ACC_BITS: accumulator and threshold compare
+MVTU_FF_BASE = 34.0
+MVTU_FF_PER_SUM_BIT = 0.94  # per PE*(chunk sum bits + partial sum bits)
+MVTU_FF_PER_ACC_BIT = 0.68  # per 2*PE*ACC_BITS: accumulator and threshold register
+MVTU_FF_PER_IO_BIT = 1.79  # per input-register and output-FIFO bit
+
+
+def bram36(width: int, depth: int) -> float:
+    """Block RAMs (RAMB18 = 0.5) for a width x depth memory, best aspect ratio."""
+    if width <= 0 or depth <= 0:
+        return 0.0
+    full = min(math.ceil(width / w) * math.ceil(depth / d) for w, d in BRAM36_SHAPES)
+    half = min(math.ceil(width / w) * math.ceil(depth / d) for w, d in BRAM18_SHAPES)
+    return min(float(full), half / 2)
+
+
+def lutram_luts(width: int, depth: int) -> int:
+    """LUTs of a simple-dual-port LUT RAM: RAM32M (6 bits x 32 in 4 LUTs) or 64-deep single bits."""
+    if depth <= 32:
+        return 4 * math.ceil(width / 6)
+    return width * math.ceil(depth / 64) + (width * (math.ceil(depth / 64) - 1) if depth > 64 else 0)
+
+
+def lutrom_luts(width: int, depth: int) -> int:
+    """A ROM in LUTs: one LUT6 per bit per 64 words, plus the output multiplexers beyond that."""
+    words = math.ceil(depth / 64)
+    return width * (words + (words - 1))
+
+
+def memory(width: int, depth: int, block: bool) -> Resources:
+    if block or depth > LUTRAM_MAX_DEPTH:
+        return Resources(BRAM36=bram36(width, depth))
+    return Resources(LUT=lutram_luts(width, depth))
+
+
+def _isqrt_ceil(v: int) -> int:
+    r = 1
+    while r * r < v:
+        r += 1
+    return r
+
+
+def mvtu(MW: int, MH: int, PE: int, SIMD: int, IN_BITS: int, ACC_BITS: int, USE_THRESH: int = 1) -> Resources:
+    """bnn_mvtu: weight ROM in block RAM, input replay buffer, per-PE adder trees, output FIFO."""
+    sf, nf = MW // SIMD, MH // PE
+    xnor = IN_BITS == 1
+    ch = _isqrt_ceil(SIMD)
+    nch = math.ceil(SIMD / ch)
+    cw = math.ceil(math.log2(ch + 1)) if xnor else IN_BITS + math.ceil(math.log2(ch)) if ch > 1 else IN_BITS
+    iw = SIMD * IN_BITS
+    ow = PE * (ACC_BITS if not USE_THRESH else 1)
+    res = Resources(BRAM36=bram36(PE * SIMD, nf * sf))
+    if nf > 1:
+        res = res + memory(iw, sf, block=False)
+    if USE_THRESH:
+        trom = (Resources(LUT=lutrom_luts(PE * ACC_BITS, nf)) if nf * PE * ACC_BITS <= LUTROM_MAX_BITS
+                else Resources(BRAM36=bram36(PE * ACC_BITS, nf)))
+        res = res + trom
+    res = res + Resources(LUT=lutram_luts(ow, MVTU_OFIFO_DEPTH))
+    logic = MVTU_LUT_BASE + MVTU_LUT_PER_PRODUCT_BIT * PE * SIMD * IN_BITS + MVTU_LUT_PER_ACC_BIT * PE * ACC_BITS
+    # Sum registers only keep the bits their values can reach; Yosys drops constant ones.
+    psum_bits = min(ACC_BITS, IN_BITS + math.ceil(math.log2(SIMD + 1)))
+    ff = (MVTU_FF_BASE + MVTU_FF_PER_SUM_BIT * PE * (nch * cw + psum_bits)
+          + MVTU_FF_PER_ACC_BIT * PE * ACC_BITS * (2 if USE_THRESH else 1) + MVTU_FF_PER_IO_BIT * (iw + ow))
+    return res + Resources(LUT=logic, FF=ff)
+
+
+def fifo(WIDTH: int, DEPTH: int) -> Resources:
+    """bnn_fifo: DEPTH words of memory plus the output register."""
+    aw = max(1, math.ceil(math.log2(DEPTH)))
+    ctrl = Resources(LUT=3 * aw + 6, FF=3 * aw + 2 + WIDTH)
+    if DEPTH <= 2:
+        return ctrl + Resources(LUT=WIDTH, FF=WIDTH * DEPTH)  # tiny memories become registers and a mux
+    return ctrl + memory(WIDTH, DEPTH, block=False)
+
+
+def dwc(IN_W: int, OUT_W: int) -> Resources:
+    """bnn_dwc: a shift register on the wide side and a beat counter."""
+    if IN_W == OUT_W:
+        return Resources()
+    k = max(IN_W, OUT_W) // min(IN_W, OUT_W)
+    cw = max(1, math.ceil(math.log2(k)))
+    if OUT_W > IN_W:
+        return Resources(LUT=cw + 4, FF=2 * OUT_W - IN_W + cw + 1)
+    return Resources(LUT=IN_W + cw + 4, FF=IN_W + cw + 1)
+
+
+def label_select(N: int, PE: int, EW: int, OUT_W: int = 8, SIGNED: int = 0) -> Resources:
+    """bnn_label_select: PE comparators and multiplexers of EW bits, the running best and its index."""
+    iw = max(1, math.ceil(math.log2(N)))
+    return Resources(LUT=PE * (2 * EW + iw) + 3 * iw, FF=EW + 4 * iw + 2)
+
+
+MODELS: dict[str, Callable[..., Resources]] = {
+    "bnn_mvtu": mvtu, "bnn_fifo": fifo, "bnn_dwc": dwc, "bnn_label_select": label_select,
+}
+
+
+def analytic_resources(module: str, params: dict[str, str]) -> Resources:
+    """The model of `module` with the instance's parameters (memory-file names are ignored)."""
+    model = MODELS.get(module)
+    if model is None:
+        raise FlowError(f"no analytic resource model for module {module!r} (flows/analytic.py MODELS); "
+                        "use --estimate yosys")
+    ints = {k: int(v) for k, v in params.items() if not v.startswith('"')}
+    return model(**ints)

@@ -1,0 +1,94 @@
+"""Yosys against the analytic model: per layer of a built accelerator, or on the calibration set.
+
+    python -m flows.bench_resources                      # build/tfc_w1a1_nobn-Pynq-Z2 (make build first)
+    python -m flows.bench_resources --build-dir DIR
+    python -m flows.bench_resources --calibrate          # the MVTU configurations the model was fitted to
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+from .analytic import mvtu
+from .boards import load_board
+from .errors import FlowError
+from .estimate import estimate
+from .resources import KINDS, Resources
+from .yosys_synth import SynthJob, synthesise_all
+
+REPO = Path(__file__).resolve().parent.parent
+HW_RTL = REPO / "hw" / "rtl"
+# (MW, MH, PE, SIMD, IN_BITS, ACC_BITS): XNOR and 8-bit-input layers, narrow to wide folds.
+CALIBRATION = [
+    (64, 64, 8, 8, 1, 7), (64, 10, 2, 4, 1, 7), (256, 64, 4, 16, 1, 9), (128, 128, 16, 32, 1, 8),
+    (512, 64, 1, 32, 1, 10), (36, 16, 4, 12, 8, 16), (784, 64, 8, 16, 8, 19), (256, 256, 32, 4, 1, 9),
+    (1024, 32, 2, 64, 1, 11), (27, 64, 16, 3, 8, 16),
+]
+
+
+def _row(name: str, y: Resources, a: Resources) -> str:
+    yd, ad = y.as_dict(), a.as_dict()
+    cells = [f"{yd[k]:>8,.4g} {ad[k]:>8,.4g} {(ad[k] - yd[k]) / yd[k]:>+6.0%}" if yd[k] else
+             f"{yd[k]:>8,.4g} {ad[k]:>8,.4g} {'':>6s}" for k in KINDS]
+    return f"{name:26s} " + " | ".join(cells)
+
+
+def _header() -> str:
+    return f"{'':26s} " + " | ".join(f"{k + ' yosys':>8s} {'model':>8s} {'err':>6s}" for k in KINDS)
+
+
+def bench_build(build_dir: Path, board_name: str) -> str:
+    rtl = build_dir / "rtl"
+    if not (rtl / "manifest.json").is_file():
+        raise FlowError(f"no {rtl / 'manifest.json'}; run `make build` first")
+    manifest = json.loads((rtl / "manifest.json").read_text())
+    board = load_board(board_name)
+    y = estimate(rtl, manifest, board, "yosys", log=lambda s: print(s, file=sys.stderr))
+    a = {e.name: e.resources for e in estimate(rtl, manifest, board, "analytic").layers}
+    lines = [_header()] + [_row(e.name, e.resources, a[e.name]) for e in y.layers]
+    lines.append(_row("total", y.total, Resources.total(list(a.values()))))
+    return "\n".join(lines)
+
+
+def bench_calibration() -> str:
+    jobs, model = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for mw, mh, pe, simd, ib, acc in CALIBRATION:
+            name = f"MVTU {mw}x{mh} PE{pe} SIMD{simd} {ib}b"
+            d = Path(tmp) / name.replace(" ", "_")
+            d.mkdir()
+            # Random weights and thresholds, so no ROM simplifies away; seeded for the Yosys cache.
+            rnd = random.Random(f"mvtu_{mw}x{mh}_p{pe}_s{simd}_i{ib}")
+            nf, sf = mh // pe, mw // simd
+            (d / "w.hex").write_text("".join(f"{rnd.getrandbits(pe * simd):x}\n" for _ in range(nf * sf)))
+            (d / "t.hex").write_text("".join(f"{rnd.getrandbits(pe * acc):x}\n" for _ in range(nf)))
+            params = {"MW": mw, "MH": mh, "PE": pe, "SIMD": simd, "IN_BITS": ib, "ACC_BITS": acc, "USE_THRESH": 1}
+            jobs[name] = SynthJob("bnn_mvtu", {**{k: str(v) for k, v in params.items()},
+                                               "WEIGHT_FILE": '"w.hex"', "THRESH_FILE": '"t.hex"'},
+                                  (HW_RTL / "bnn_mvtu.v", HW_RTL / "bnn_fifo.v"), d, "xc7")
+            model[name] = mvtu(**params)
+        measured = synthesise_all(jobs, lambda s: print(s, file=sys.stderr))
+    return "\n".join([_header()] + [_row(n, measured[n], model[n]) for n in jobs])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bench_resources", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--build-dir", type=Path, default=REPO / "build" / "tfc_w1a1_nobn-Pynq-Z2")
+    p.add_argument("--board", default="Pynq-Z2")
+    p.add_argument("--calibrate", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        print(bench_calibration() if args.calibrate else bench_build(args.build_dir, args.board))
+    except FlowError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Build report: report.md with folding, cycles, resources, throughput and accuracy, plus PNG plots.
+
+Peak model for binary operations: every XNOR-popcount lane (one weight bit
+times one input bit per cycle, counted as 2 operations, multiply and add)
+costs MVTU_LUT_PER_PRODUCT_BIT LUTs in our MVTU (flows/analytic.py), so a
+board whose LUTs were all lanes would reach
+    peak = 2 * LUT_capacity / MVTU_LUT_PER_PRODUCT_BIT * f_clk
+binary ops/s. The report sets the achieved rate, 2*MW*MH per MVTU layer per
+image times FPS, against it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+from qonnx.core.modelwrapper import ModelWrapper  # noqa: E402
+
+from .analytic import MVTU_LUT_PER_PRODUCT_BIT  # noqa: E402
+from .boards import Board  # noqa: E402
+from .fileio import write_text  # noqa: E402
+from .fold import LayerFold, layer_folds  # noqa: E402
+from .resources import KINDS  # noqa: E402
+
+if TYPE_CHECKING:
+    from .build import BuildConfig
+
+BOTTLENECK_COLOUR, OTHER_COLOUR = "#d62728", "#1f77b4"
+
+
+def peak_binary_ops(board: Board, clock_mhz: float) -> float:
+    return 2.0 * board.capacity["LUT"] / MVTU_LUT_PER_PRODUCT_BIT * clock_mhz * 1e6
+
+
+def binary_ops_per_image(manifest: dict) -> int:
+    return sum(2 * layer["params"]["MW"] * layer["params"]["MH"] for layer in manifest["layers"]
+               if layer["op_type"] == "MVTU")
+
+
+def plot_cycles(folds: list[LayerFold], path: Path) -> None:
+    worst = max(f.cycles for f in folds)
+    fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(folds) + 2), 3.6))
+    colours = [BOTTLENECK_COLOUR if f.cycles == worst else OTHER_COLOUR for f in folds]
+    bars = ax.bar([f.name for f in folds], [f.cycles for f in folds], color=colours)
+    ax.bar_label(bars, fmt="%d", fontsize=8)
+    ax.set_ylabel("cycles per image")
+    ax.set_title("Cycles per layer (bottleneck in red)")
+    ax.tick_params(axis="x", rotation=45 if len(folds) > 6 else 0, labelsize=8)
+    ax.margins(y=0.15)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_resources(est: dict, path: Path) -> None:
+    """Per-layer share of the board, per resource kind, with the total as the last group."""
+    cap = est["capacity"]
+    names = [layer["name"] for layer in est["layers"]] + ["total"]
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(names) + 2), 3.8))
+    width = 0.8 / len(KINDS)
+    for k, kind in enumerate(KINDS):
+        values = [100 * layer[kind] / cap[kind] if cap[kind] else 0 for layer in est["layers"]]
+        values.append(100 * est["total"][kind] / cap[kind] if cap[kind] else 0)
+        ax.bar([i + (k - 1.5) * width for i in range(len(names))], values, width, label=kind)
+    ax.axhline(100, color="black", linestyle="--", linewidth=1)
+    ax.text(len(names) - 0.5, 100, " board", va="bottom", ha="right", fontsize=8)
+    ax.set_xticks(range(len(names)), names, rotation=45 if len(names) > 7 else 0, fontsize=8)
+    ax.set_ylabel(f"% of {est['board']}")
+    ax.set_title(f"Resources per layer ({est['method']} estimate)")
+    ax.set_ylim(0, max(110, 1.1 * max(100 * est["total"][k] / cap[k] for k in KINDS if cap[k])))
+    ax.legend(fontsize=8, ncol=4, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _fmt(kind: str, v: float) -> str:
+    return f"{v:,.1f}" if kind == "BRAM36" else f"{v:,.0f}"
+
+
+def report_markdown(cfg: BuildConfig, folds: list[LayerFold], manifest: dict, est: dict | None,
+                    sim: dict | None) -> str:
+    board = cfg.board_data
+    worst = max(folds, key=lambda f: f.cycles)
+    fps = cfg.clock_mhz * 1e6 / worst.cycles
+    ops = binary_ops_per_image(manifest) * fps
+    peak = peak_binary_ops(board, cfg.clock_mhz)
+    out = [f"# {cfg.model} on {board.name}", "",
+           f"Part {board.part}, clock {cfg.clock_mhz:g} MHz, backend {cfg.backend}.", "",
+           "## Throughput", "",
+           f"- bottleneck: **{worst.name}**, {worst.cycles:,} cycles per image",
+           f"- predicted: **{fps:,.0f} FPS** at {cfg.clock_mhz:g} MHz "
+           f"(one image every {worst.cycles / cfg.clock_mhz:.2f} us)"]
+    if sim:
+        out += [f"- RTL simulation: {sim['cycles_per_image']:.1f} cycles per image, "
+                f"{sim['fps_at_clock']:,.0f} FPS; latency {sim['latency_cycles']:,} cycles = "
+                f"{sim['latency_cycles'] / cfg.clock_mhz:.2f} us"]
+    out += [f"- binary operations: {ops / 1e9:,.1f} GOP/s (2*MW*MH per layer per image x FPS) against a "
+            f"LUT-bound peak of {peak / 1e9:,.0f} GOP/s ({ops / peak:.2%}); peak = 2 x {board.capacity['LUT']:,} "
+            f"LUT / {MVTU_LUT_PER_PRODUCT_BIT} LUT per XNOR-popcount lane x clock", "",
+            "## Accuracy", ""]
+    if sim:
+        out.append(f"RTL simulation: **{sim['accuracy']:.2%}** on {sim['images']:,} test images "
+                   f"(golden model on the same images: {sim['golden_accuracy']:.2%}).")
+    else:
+        out.append("No RTL simulation results (sim/results.json).")
+    out += ["", "## Folding and cycles", "", "| layer | PE | SIMD | cycles |", "|---|---|---|---|"]
+    for f in folds:
+        mark = " (bottleneck)" if f is worst else ""
+        out.append(f"| {f.name}{mark} | {f.pe} | {f.simd or ''} | {f.cycles:,} |")
+    out += ["", "![cycles per layer](cycles.png)", "", "## Resources", ""]
+    if est:
+        out += [f"{est['method']} estimate; {'fits' if est['fits'] else '**does not fit**'} {board.name}.", "",
+                "| layer | modules | " + " | ".join(KINDS) + " |", "|---" * (len(KINDS) + 2) + "|"]
+        for layer in est["layers"]:
+            mods = ", ".join(sorted(set(layer["modules"])))
+            out.append(f"| {layer['name']} | {mods} | " + " | ".join(_fmt(k, layer[k]) for k in KINDS) + " |")
+        out.append("| **total** | | " + " | ".join(_fmt(k, est["total"][k]) for k in KINDS) + " |")
+        out.append(f"| {board.name} | | " + " | ".join(f"{est['capacity'][k]:,}" for k in KINDS) + " |")
+        out += ["", "![resources per layer](resources.png)"]
+    else:
+        out.append("No resource estimate (estimate/resources.json).")
+    return "\n".join(out) + "\n"
+
+
+def write_report(cfg: BuildConfig, folded: ModelWrapper) -> Path:
+    folds = layer_folds(folded)
+    manifest = json.loads(cfg.path("rtl", "manifest.json").read_text())
+    est_file, sim_file = cfg.path("estimate", "resources.json"), cfg.path("sim", "results.json")
+    est = json.loads(est_file.read_text()) if est_file.is_file() else None
+    sim = json.loads(sim_file.read_text()) if sim_file.is_file() else None
+    plot_cycles(folds, cfg.path("cycles.png"))
+    if est:
+        plot_resources(est, cfg.path("resources.png"))
+    path = cfg.path("report.md")
+    write_text(path, report_markdown(cfg, folds, manifest, est, sim))
+    return path
+
+
+def step_report(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    """Build step: report.md, cycles.png and resources.png under the build folder."""
+    path = write_report(cfg, model)
+    cfg.log(f"  {path}")
+    return model

@@ -1,0 +1,84 @@
+"""Resource estimates: the analytic model against Yosys, the per-layer attribution, and the budget error."""
+import copy
+import json
+import random
+import shutil
+
+import pytest
+
+from flows import analytic
+from flows.boards import BOARD_DIR, load_board
+from flows.estimate import ResourceBudgetError, estimate, instances, step_estimate
+from flows.rtlgen import HW_RTL
+from flows.yosys_synth import SynthJob, count_cells, synthesise
+
+needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys is not installed")
+
+
+def test_bram_aspect_ratios():
+    assert analytic.bram36(512, 98) == 7.5  # 15 RAMB18 of 36 x 512 (tfc's first layer, PE 32 SIMD 16)
+    assert analytic.bram36(8, 80) == 0.5
+    assert analytic.bram36(1, 32768) == 1.0
+    assert analytic.bram36(72, 513) == 2.0
+
+
+def test_cell_counting():
+    r = count_cells({"LUT6": 10, "LUT2": 5, "RAM32M": 2, "FDRE": 7, "FDSE": 1, "RAMB18E1": 3, "RAMB36E1": 1,
+                     "CARRY4": 9, "MUXF7": 4, "DSP48E1": 2})
+    assert (r.LUT, r.FF, r.BRAM36, r.DSP) == (23, 8, 2.5, 2)
+
+
+@needs_yosys
+@pytest.mark.parametrize("mw,mh,pe,simd,ib,acc", [(64, 10, 2, 4, 1, 7), (64, 64, 8, 8, 1, 7)])
+def test_analytic_mvtu_within_stated_error(tmp_path, mw, mh, pe, simd, ib, acc):
+    nf, sf = mh // pe, mw // simd
+    # Random ROM contents, as in the calibration (regular patterns synthesise smaller).
+    rnd = random.Random(f"mvtu_{mw}x{mh}_p{pe}_s{simd}_i{ib}")
+    (tmp_path / "w.hex").write_text("".join(f"{rnd.getrandbits(pe * simd):x}\n" for _ in range(nf * sf)))
+    (tmp_path / "t.hex").write_text("".join(f"{rnd.getrandbits(pe * acc):x}\n" for _ in range(nf)))
+    params = {"MW": mw, "MH": mh, "PE": pe, "SIMD": simd, "IN_BITS": ib, "ACC_BITS": acc, "USE_THRESH": 1}
+    job = SynthJob("bnn_mvtu", {**{k: str(v) for k, v in params.items()}, "WEIGHT_FILE": '"w.hex"',
+                                "THRESH_FILE": '"t.hex"'}, (HW_RTL / "bnn_mvtu.v", HW_RTL / "bnn_fifo.v"),
+                   tmp_path, "xc7")
+    key = job.key()
+    measured, cached = synthesise(job, tmp_path / "cache")
+    assert not cached
+    model = analytic.mvtu(**params)
+    assert model.BRAM36 == measured.BRAM36
+    assert abs(model.LUT - measured.LUT) <= 0.15 * measured.LUT
+    assert abs(model.FF - measured.FF) <= 0.10 * measured.FF
+    again, cached = synthesise(job, tmp_path / "cache")
+    assert cached and again == measured
+    # A different ROM content is a different design: no stale cache hit.
+    (tmp_path / "w.hex").write_text((tmp_path / "w.hex").read_text().replace("1", "2", 1))
+    assert job.key() != key
+
+
+def test_every_instance_is_charged_to_a_layer(tfc_build):
+    cfg, _ = tfc_build
+    manifest = json.loads(cfg.path("rtl", "manifest.json").read_text())
+    insts = instances(cfg.path("rtl"), manifest)
+    layer_names = {layer["name"] for layer in manifest["layers"]}
+    assert {i.layer for i in insts} == layer_names
+    assert sum(i.module == "bnn_mvtu" for i in insts) == sum(layer["op_type"] == "MVTU" for layer in manifest["layers"])
+    assert {"bnn_fifo", "bnn_dwc", "bnn_label_select"} <= {i.module for i in insts}
+
+
+def test_tfc_fits_pynq_z2_and_tiny_board_names_layers_to_fold(tfc_build, tmp_path):
+    cfg, model = copy.copy(tfc_build[0]), tfc_build[1]
+    manifest = json.loads(cfg.path("rtl", "manifest.json").read_text())
+    est = estimate(cfg.path("rtl"), manifest, cfg.board_data, "analytic")
+    assert not est.over_budget()
+    data = json.loads((BOARD_DIR / "Pynq-Z2.json").read_text())
+    data["capacity"] = {**data["capacity"], "LUT": 2000}
+    (tmp_path / "tiny.json").write_text(json.dumps({**data, "name": "tiny"}))
+    tiny = load_board(str(tmp_path / "tiny.json"))
+    cfg.board_data, cfg.estimate = tiny, "analytic"
+    with pytest.raises(ResourceBudgetError) as exc:
+        step_estimate(model, cfg)
+    msg = str(exc.value)
+    biggest = max(est.layers, key=lambda e: e.resources.LUT).name
+    assert "does not fit tiny" in msg and "utilisation" in msg and f"fold down {biggest}" in msg
+    cfg.estimates_only = True  # reports, does not stop
+    step_estimate(model, cfg)
+    assert json.loads(cfg.path("estimate", "resources.json").read_text())["fits"] is False
