@@ -7,16 +7,24 @@ N       ?= 10000
 EPOCHS  ?=
 THREADS ?= 1
 ARGS    ?=
+BACKEND ?= bnnflow
+ESTIMATE ?= yosys
+ESTIMATES_ONLY ?=
 
-.PHONY: setup test build train rtlsim list clean help
+.PHONY: setup test build train bench-train rtlsim validate list clean help bench-resources docker-test
 
 help:
 	@echo "make setup                         install system packages, .venv and pinned Python packages"
 	@echo "make test                          run the whole test suite"
 	@echo "make build MODEL=m BOARD=b         checkpoint -> verified accelerator under build/m-b/"
 	@echo "make train MODEL=m [EPOCHS=n]      train a zoo model into checkpoints/m.pt"
+	@echo "make bench-train [ARGS=...]        time a training epoch of every zoo model (table)"
 	@echo "make rtlsim MODEL=m BOARD=b N=n    simulate n test images through the RTL"
+	@echo "make validate MODEL=m BOARD=b      run the deploy package's validate.py on the virtual board"
 	@echo "make list                          known models and boards"
+	@echo "   build options: BACKEND=finn  ESTIMATE=analytic  ESTIMATES_ONLY=1  FOLDING_CONFIG=f.json"
+	@echo "make bench-resources               Yosys vs analytic resources per layer of tfc_w1a1_nobn"
+	@echo "make docker-test                   build the toolchain image and run the RTL tests in it"
 
 setup:
 	bash scripts/setup.sh
@@ -25,15 +33,31 @@ test:
 	$(PY) -m pytest -q $(ARGS)
 
 CKPT_ARG = $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT))
+FLOW_ARGS = --backend $(BACKEND) --estimate $(ESTIMATE) $(if $(ESTIMATES_ONLY),--estimates-only) \
+            $(if $(FOLDING_CONFIG),--folding-config $(FOLDING_CONFIG))
 
 build:
-	$(PY) -m flows.cli build --model $(MODEL) --board $(BOARD) $(CKPT_ARG) $(ARGS)
+	$(PY) -m flows.cli build --model $(MODEL) --board $(BOARD) $(CKPT_ARG) $(FLOW_ARGS) $(ARGS)
 
 rtlsim:
-	$(PY) -m flows.cli build --model $(MODEL) --board $(BOARD) --n-sim $(N) $(CKPT_ARG) $(ARGS)
+	$(PY) -m flows.cli build --model $(MODEL) --board $(BOARD) --n-sim $(N) $(CKPT_ARG) $(FLOW_ARGS) $(ARGS)
+
+validate:
+	$(PY) build/$(MODEL)-$(BOARD)/deploy/validate.py --virtual $(ARGS)
 
 train:
 	$(PY) -m models.train --model $(MODEL) --threads $(THREADS) $(if $(EPOCHS),--epochs $(EPOCHS)) $(ARGS)
+
+bench-resources:
+	$(PY) -m flows.bench_resources $(ARGS)
+
+docker-test:
+	@docker info >/dev/null 2>&1 || { echo "make docker-test: no Docker engine here (\`docker info\` fails); start one, or run \`make test\` directly"; exit 1; }
+	docker build -f docker/Dockerfile -t bnnflow-toolchain .
+	docker run --rm bnnflow-toolchain .venv/bin/python -m pytest -q tests/rtl
+
+bench-train:
+	$(PY) -m models.bench_train --threads $(THREADS) $(ARGS)
 
 list:
 	$(PY) -m flows.cli list

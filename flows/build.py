@@ -22,6 +22,11 @@ from models.datasets import load_raw
 from models.registry import model_info
 
 from . import fold as folding
+from .deploy import step_deploy
+from .estimate import step_estimate
+from .finn_backend import step_finn
+from .report import step_report
+from .vivado import step_vivado
 from .boards import Board, load_board
 from .errors import BuildConfigError, FlowError
 from .export import export_qonnx
@@ -29,7 +34,7 @@ from .fileio import atomic_path, load_onnx, save_onnx, write_json
 from .golden import run_golden
 from .rtlgen import generate_rtl
 from .rtlsim import compile_accelerator, simulate
-from .lower import lower_to_hw, score_node
+from .lower import lower_to_hw, score_node, to_hw_layout
 from .streamline import INPUT_NAME, streamline
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,6 +52,9 @@ class BuildConfig:
     n_verify: int = 20
     n_sim: int = 200
     data_dir: Path | None = None
+    backend: str = "bnnflow"  # "finn" also writes a FINN build folder (and runs FINN where it can)
+    estimate: str = "yosys"  # resource estimate: "yosys" (measured) or "analytic"
+    estimates_only: bool = False  # report resources without stopping on a design that does not fit
     log: Callable[[str], None] = field(default=print, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -60,7 +68,7 @@ class BuildConfig:
                 f"train one with `make train MODEL={self.model}` or pass --checkpoint PATH (CHECKPOINT=path with make)"
             )
         if self.output_dir is None:
-            self.output_dir = REPO / "build" / f"{self.model}-{self.board}"
+            self.output_dir = REPO / "build" / f"{self.model}-{self.board_data.name}"
         self.output_dir = Path(self.output_dir)
         if self.clock_mhz is None:
             self.clock_mhz = self.board_data.default_clock_mhz
@@ -142,7 +150,7 @@ def step_streamline(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
 def step_lower(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     hw = lower_to_hw(model)
     images, _ = cfg.test_images(cfg.n_verify)
-    golden = run_golden(hw, images)[hw.graph.output[0].name][:, 0]
+    golden = run_golden(hw, to_hw_layout(images))[hw.graph.output[0].name][:, 0]
     for i, img in enumerate(images):
         scores = execute_onnx(model, {INPUT_NAME: _ints(img[None])})[model.graph.output[0].name]
         if int(np.argmax(scores)) != golden[i]:
@@ -167,7 +175,7 @@ def step_fold(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
 def step_golden(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     images, labels = cfg.test_images(10_000)
     t0 = time.perf_counter()
-    ctx = run_golden(model, images, keep_all=True)
+    ctx = run_golden(model, to_hw_layout(images), keep_all=True)
     seconds = time.perf_counter() - t0
     pred = ctx[model.graph.output[0].name][:, 0]
     scores = ctx[score_node(model).output[0]]
@@ -193,7 +201,7 @@ def step_rtlsim(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     compile_accelerator(cfg.path("rtl"))
     cfg.log(f"  compiled with Verilator in {time.perf_counter() - t0:.1f} s; simulating {n} test images")
     t0 = time.perf_counter()
-    res = simulate(cfg.path("rtl"), images)
+    res = simulate(cfg.path("rtl"), to_hw_layout(images))
     seconds = time.perf_counter() - t0
     with atomic_path(cfg.path("sim", "outputs.npz")) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, outputs=res.outputs, in_cycles=res.in_cycles, out_cycles=res.out_cycles)
@@ -228,6 +236,7 @@ class Step:
     output: str | None
     settings: tuple[str, ...] = ()
     extra_outputs: tuple[str, ...] = ()
+    enabled: Callable[[BuildConfig], bool] = lambda cfg: True
 
 
 STEPS: list[Step] = [
@@ -237,12 +246,19 @@ STEPS: list[Step] = [
     Step("fold", step_fold, "04_folded.onnx", ("target_fps", "clock_mhz", "folding_config"), ("folding_config.json",)),
     Step("golden", step_golden, None, (), ("golden.npz", "golden.json")),
     Step("rtl", step_rtl, None, (), ("rtl/manifest.json",)),
+    Step("estimate", step_estimate, None, ("board", "estimate", "estimates_only"), ("estimate/resources.json",)),
     Step("rtlsim", step_rtlsim, None, ("n_sim",), ("sim/results.json", "sim/outputs.npz")),
+    Step("vivado", step_vivado, None, ("board", "clock_mhz"), ("vivado/build_project.tcl",)),
+    Step("deploy", step_deploy, None, ("clock_mhz",),
+         ("deploy/validate.py", "deploy/accelerator.json", "deploy/test_vectors.npz")),
+    Step("finn", step_finn, None, ("board", "clock_mhz", "target_fps"), ("finn/dataflow_build_config.json",),
+         lambda cfg: cfg.backend == "finn"),
+    Step("report", step_report, None, ("board", "clock_mhz", "n_sim", "estimate", "backend"), ("report.md",)),
 ]
 
 
 def run_build(cfg: BuildConfig, steps: list[Step] | None = None) -> ModelWrapper:
-    steps = STEPS if steps is None else steps
+    steps = [s for s in (STEPS if steps is None else steps) if s.enabled(cfg)]
     cfg.output_dir.mkdir(parents=True, exist_ok=True)
     write_json(cfg.path("build_config.json"), cfg.settings())
     cache = StageCache(cfg)

@@ -29,6 +29,9 @@ def _build(args: argparse.Namespace) -> None:
         folding_config=args.folding_config,
         n_sim=args.n_sim,
         data_dir=args.data_dir,
+        backend=args.backend,
+        estimate=args.estimate,
+        estimates_only=args.estimates_only,
     )
     print(f"building {cfg.model} for {cfg.board} ({cfg.board_data.part}) into {cfg.output_dir}")
     run_build(cfg)
@@ -52,6 +55,12 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--folding-config", type=Path, help="FINN-format folding_config.json")
     b.add_argument("--n-sim", type=int, default=200, help="test images to simulate in RTL")
     b.add_argument("--data-dir", type=Path)
+    b.add_argument("--backend", choices=("bnnflow", "finn"), default="bnnflow",
+                   help="finn: also write (and where possible run) a FINN build folder")
+    b.add_argument("--estimate", choices=("yosys", "analytic"), default="yosys",
+                   help="resource estimate: Yosys synthesis per layer (cached) or the analytic model")
+    b.add_argument("--estimates-only", action="store_true",
+                   help="report resources without stopping when the design does not fit the board")
     b.set_defaults(func=_build)
     ls = sub.add_parser("list", help="known models and boards")
     ls.set_defaults(func=_list)

@@ -10,3 +10,15 @@ warnings.filterwarnings("ignore", message=".*fast_hadamard_transform.*")
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def tfc_build(tmp_path_factory):
+    """tfc_w1a1_nobn built up to rtl/ (export .. rtl), shared by the back-end tests."""
+    from flows.build import STEPS, BuildConfig, run_build
+
+    out = tmp_path_factory.mktemp("tfc_build")
+    cfg = BuildConfig(model="tfc_w1a1_nobn", output_dir=out, n_verify=2, log=lambda s: None)
+    upto = [s.name for s in STEPS].index("rtl") + 1
+    model = run_build(cfg, STEPS[:upto])
+    return cfg, model

@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Validate the accelerator on the shipped test vectors.
+
+Reports the accuracy against the true labels and checks that every prediction
+equals the golden model's; exits 1 if any differs. Runs on the board, or on the
+virtual board with --virtual (or BNNFLOW_VIRTUAL_BOARD=1).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from driver import load_accelerator  # noqa: E402  (the package's own driver, beside this file)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--virtual", action="store_true", help="run on the virtual board (as BNNFLOW_VIRTUAL_BOARD=1)")
+    p.add_argument("--batch-size", type=int, default=1000, help="images per DMA transfer (default 1000)")
+    p.add_argument("-n", "--images", type=int, help="validate only the first N test vectors")
+    args = p.parse_args(argv)
+
+    vectors = np.load(HERE / "test_vectors.npz")
+    n = len(vectors["labels"]) if args.images is None else min(args.images, len(vectors["labels"]))
+    images, labels, golden = vectors["images"][:n], vectors["labels"][:n], vectors["golden"][:n]
+    accel = load_accelerator(HERE, batch_size=min(args.batch_size, n), virtual=True if args.virtual else None)
+    print(f"board: {accel.device.name}, model {accel.config.model}, {n} test vectors, batch size {accel.batch_size}")
+
+    t0 = time.perf_counter()
+    pred = accel.execute(images).reshape(n)
+    seconds = time.perf_counter() - t0
+    same = int((pred == golden).sum())
+    print(f"accuracy: {(pred == labels).mean():.2%} (golden model: {(golden == labels).mean():.2%})")
+    print(f"golden model agreement: {same}/{n}")
+    print(f"end-to-end: {n / seconds:,.0f} images/s (packing, DMA and unpacking, {seconds:.2f} s)")
+    if same != n:
+        first = int(np.flatnonzero(pred != golden)[0])
+        print(f"FAIL: {n - same} predictions differ from the golden model (first: vector {first}, "
+              f"accelerator {pred[first]}, golden {golden[first]})")
+        return 1
+    print("PASS")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""The driver of a bnnflow deploy package (copied verbatim into deploy/driver/): numpy and pynq only."""
+from .driver import AcceleratorConfig, BnnAccelerator, load_accelerator
+from .packing import DataType, pack, unpack
+
+__all__ = ["AcceleratorConfig", "BnnAccelerator", "DataType", "load_accelerator", "pack", "unpack"]

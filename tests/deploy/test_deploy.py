@@ -1,0 +1,77 @@
+"""The deploy package: self-contained, and validate.py reproduces the golden model on the virtual board."""
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+from flows.lower import to_hw_layout
+
+TOOLCHAIN = {"flows", "models", "torch", "qonnx", "brevitas", "onnx"}
+
+
+def _validate(pkg, *args, env_extra=None):
+    env = {k: v for k, v in os.environ.items() if k != "BNNFLOW_VIRTUAL_BOARD"}
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, str(pkg / "validate.py"), *args], capture_output=True, text=True,
+                          env=env, cwd=pkg.parent, timeout=300)
+
+
+def test_package_layout(deploy_dir):
+    for f in ("README.md", "accelerator.json", "validate.py", "test_vectors.npz", "pynq_inference.ipynb",
+              "driver/driver.py", "driver/packing.py", "driver/virtual_board.py",
+              "virtual/bnnflow_virtual.hwh", "virtual/bnnflow_virtual.bit", "virtual/sim/Vtop", "virtual/axis_tb.cpp"):
+        assert (deploy_dir / f).is_file(), f
+    assert (deploy_dir / "bitfile").is_dir()
+    cfg = json.loads((deploy_dir / "accelerator.json").read_text())
+    assert cfg["dma"] == "axi_dma_0" and cfg["accelerator"] == "bnn_top_0"
+    assert cfg["input"]["datatype"] == "UINT8" and cfg["output"]["datatype"] == "UINT8"
+
+
+def test_package_imports_nothing_from_the_toolchain(deploy_dir):
+    for py in [deploy_dir / "validate.py", *(deploy_dir / "driver").glob("*.py")]:
+        for node in ast.walk(ast.parse(py.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            for name in names:
+                assert name.split(".")[0] not in TOOLCHAIN, f"{py.name} imports {name}"
+
+
+def test_vectors_are_the_golden_models(deploy_dir, build_dir):
+    v = np.load(deploy_dir / "test_vectors.npz")
+    g = np.load(build_dir / "golden.npz")
+    cfg = json.loads((deploy_dir / "accelerator.json").read_text())
+    assert v["images"].dtype == np.uint8
+    assert v["images"].shape == (len(g["labels"]), *cfg["input"]["shape"][1:])
+    assert np.array_equal(v["images"], to_hw_layout(g["images"]))
+    assert np.array_equal(v["golden"], g["pred"]) and np.array_equal(v["labels"], g["labels"])
+
+
+def test_validate_on_virtual_board_matches_golden(deploy_dir, build_dir, tmp_path):
+    """Every shipped vector, from a copy of the package elsewhere (one scp's worth)."""
+    pkg = tmp_path / "on_board"
+    shutil.copytree(deploy_dir, pkg)
+    r = _validate(pkg, "--virtual")
+    assert r.returncode == 0, r.stdout + r.stderr
+    golden = json.loads((build_dir / "golden.json").read_text())
+    n = golden["images"]
+    acc = re.search(r"^accuracy: ([\d.]+)% \(golden model: ([\d.]+)%\)", r.stdout, re.M)
+    assert acc and acc.group(1) == acc.group(2) == f"{golden['accuracy'] * 100:.2f}", r.stdout
+    assert f"golden model agreement: {n}/{n}" in r.stdout
+    assert "board: Pynq-Z2 (virtual)" in r.stdout
+
+
+def test_virtual_board_selected_by_environment(deploy_dir):
+    r = _validate(deploy_dir, "-n", "300", env_extra={"BNNFLOW_VIRTUAL_BOARD": "1"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "golden model agreement: 300/300" in r.stdout
+
+
+def test_without_bitstream_or_virtual_board_says_what_to_do(deploy_dir):
+    r = _validate(deploy_dir, "-n", "10")
+    assert r.returncode != 0
+    assert "BNNFLOW_VIRTUAL_BOARD=1" in r.stderr and "bitfile" in r.stderr
