@@ -11,7 +11,7 @@ BACKEND ?= bnnflow
 ESTIMATE ?= yosys
 ESTIMATES_ONLY ?=
 
-.PHONY: setup test build train bench-train rtlsim validate list clean help bench-resources docker-test
+.PHONY: setup test build train bench bench-train rtlsim validate list clean help bench-resources docker-test
 
 help:
 	@echo "make setup                         install system packages, .venv and pinned Python packages"
@@ -23,6 +23,7 @@ help:
 	@echo "make validate MODEL=m BOARD=b      run the deploy package's validate.py on the virtual board"
 	@echo "make list                          known models and boards"
 	@echo "   build options: BACKEND=finn  ESTIMATE=analytic  ESTIMATES_ONLY=1  FOLDING_CONFIG=f.json"
+	@echo "make bench                         golden model vs qonnx execute_onnx; cycles and FPS per model"
 	@echo "make bench-resources               Yosys vs analytic resources per layer of tfc_w1a1_nobn"
 	@echo "make docker-test                   build the toolchain image and run the RTL tests in it"
 
@@ -47,6 +48,9 @@ validate:
 
 train:
 	$(PY) -m models.train --model $(MODEL) --threads $(THREADS) $(if $(EPOCHS),--epochs $(EPOCHS)) $(ARGS)
+
+bench:
+	$(PY) -m flows.bench $(ARGS)
 
 bench-resources:
 	$(PY) -m flows.bench_resources $(ARGS)
