@@ -166,8 +166,9 @@ def step_fold(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
         model = folding.auto_fold(model, cfg.target_cycles)
     folding.write_folding_config(model, cfg.path("folding_config.json"))
     for f in folding.layer_folds(model):
+        pe = f"PE {f.pe:4d}" if f.pe else " " * 7
         simd = f"SIMD {f.simd:4d}" if f.simd else " " * 9
-        cfg.log(f"  {f.name:16s} PE {f.pe:4d} {simd} {f.cycles:8d} cycles")
+        cfg.log(f"  {f.name:20s} {pe} {simd} {f.cycles:8d} cycles")
     cfg.log(f"  predicted {folding.predicted_fps(model, cfg.clock_mhz):,.0f} FPS at {cfg.clock_mhz:g} MHz")
     return model
 
@@ -175,10 +176,11 @@ def step_fold(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
 def step_golden(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     images, labels = cfg.test_images(10_000)
     t0 = time.perf_counter()
-    ctx = run_golden(model, to_hw_layout(images), keep_all=True)
+    score_tensor = score_node(model).output[0]
+    ctx = run_golden(model, to_hw_layout(images), extra=(score_tensor,))
     seconds = time.perf_counter() - t0
     pred = ctx[model.graph.output[0].name][:, 0]
-    scores = ctx[score_node(model).output[0]]
+    scores = ctx[score_tensor]
     acc = float((pred == labels).mean())
     with atomic_path(cfg.path("golden.npz")) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, images=images, labels=labels, pred=pred, scores=scores)

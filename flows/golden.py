@@ -15,12 +15,32 @@ from .custom_ops import DOMAIN
 from .errors import UnsupportedNodeError
 
 
-def run_golden(model: ModelWrapper, x: np.ndarray, keep_all: bool = False) -> dict[str, np.ndarray]:
+def run_golden(model: ModelWrapper, x: np.ndarray, keep_all: bool = False, extra: tuple[str, ...] = (),
+               chunk: int = 256) -> dict[str, np.ndarray]:
     """Execute the hardware graph on a batch; x holds integers in the graph input's layout.
 
-    Returns the graph outputs (int64), or every tensor when keep_all is set.
+    Returns the graph outputs and the `extra` tensors (int64), or every tensor when
+    keep_all is set. Batches run `chunk` images at a time so that memory stays bounded
+    (a convolutional layer's activations for 10,000 images would not fit).
     """
-    ctx: dict[str, np.ndarray] = {model.graph.input[0].name: np.asarray(x).astype(np.int64)}
+    x = np.asarray(x)
+    if keep_all or len(x) <= chunk:
+        ctx = _run(model, x)
+        return ctx if keep_all else {k: ctx[k] for k in _wanted(model, extra)}
+    wanted = _wanted(model, extra)
+    parts = []
+    for i in range(0, len(x), chunk):
+        ctx = _run(model, x[i : i + chunk])
+        parts.append({k: ctx[k] for k in wanted})
+    return {k: np.concatenate([p[k] for p in parts]) for k in wanted}
+
+
+def _wanted(model: ModelWrapper, extra: tuple[str, ...]) -> list[str]:
+    return [o.name for o in model.graph.output] + list(extra)
+
+
+def _run(model: ModelWrapper, x: np.ndarray) -> dict[str, np.ndarray]:
+    ctx: dict[str, np.ndarray] = {model.graph.input[0].name: x.astype(np.int64)}
     consts = {i.name: model.get_initializer(i.name).astype(np.int64) for i in model.graph.initializer}
     fused: set[str] = set()
     for node in model.graph.node:
@@ -39,9 +59,7 @@ def run_golden(model: ModelWrapper, x: np.ndarray, keep_all: bool = False) -> di
             raise UnsupportedNodeError(node.name, node.op_type, "the golden model has no kernel for this op")
         outs = getCustomOp(node).compute([ctx[i] if i in ctx else consts[i] for i in node.input])
         ctx.update(zip(node.output, outs))
-    if keep_all:
-        return ctx
-    return {o.name: ctx[o.name] for o in model.graph.output}
+    return ctx
 
 
 def _fused_window(model: ModelWrapper, node):
