@@ -124,9 +124,18 @@ def label_select(N: int, PE: int, EW: int, OUT_W: int = 8, SIGNED: int = 0) -> R
     return Resources(LUT=PE * (2 * EW + iw) + 3 * iw, FF=EW + 4 * iw + 2)
 
 
+def duplicate(WIDTH: int) -> Resources:
+    """bnn_duplicate: one data register with a valid flag per side."""
+    return Resources(LUT=4, FF=WIDTH + 2)
+
+
 MODELS: dict[str, Callable[..., Resources]] = {
     "bnn_mvtu": mvtu, "bnn_fifo": fifo, "bnn_dwc": dwc, "bnn_label_select": label_select,
+    "bnn_duplicate": duplicate,
 }
+# Stream glue whose model is close enough that synthesising every instance is
+# not worth minutes of Yosys: the measured estimate takes these from the model.
+GLUE = ("bnn_fifo", "bnn_dwc", "bnn_duplicate")
 
 
 def analytic_resources(module: str, params: dict[str, str]) -> Resources:

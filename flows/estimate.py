@@ -2,7 +2,8 @@
 
 Works from rtl/ alone (manifest.json and the generated top), so it covers any
 model the RTL generator can emit: every module instance in the top is
-estimated, measured (Yosys) or modelled (flows.analytic), and charged to the
+estimated, measured (Yosys; stream glue such as FIFOs and width converters
+always comes from the model) or modelled (flows.analytic), and charged to the
 manifest layer whose name prefixes the instance name (a layer's own unit
 plus the width converters and FIFOs generated in front of it).
 """
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Callable
 
 from qonnx.core.modelwrapper import ModelWrapper
 
-from .analytic import analytic_resources
+from .analytic import GLUE, analytic_resources
 from .boards import Board
 from .errors import BuildConfigError, FlowError
 from .fileio import write_json, write_text
@@ -137,8 +138,9 @@ def estimate(rtl_dir: Path, manifest: dict, board: Board, method: str,
         if family is None:
             raise BuildConfigError(f"no Yosys family for board family {board.family!r}; use --estimate analytic")
         library = tuple(rtl_dir / f for f in manifest["verilog"] if f != f"{manifest['top']}.v")
-        jobs = {i.name: SynthJob(i.module, i.params, library, rtl_dir, family) for i in insts}
+        jobs = {i.name: SynthJob(i.module, i.params, library, rtl_dir, family) for i in insts if i.module not in GLUE}
         per_instance = synthesise_all(jobs, log, cache_dir)
+        per_instance.update({i.name: analytic_resources(i.module, i.params) for i in insts if i.module in GLUE})
     else:
         per_instance = {i.name: analytic_resources(i.module, i.params) for i in insts}
     by_layer: dict[str, LayerEstimate] = {}
