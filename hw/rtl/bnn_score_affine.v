@@ -31,7 +31,7 @@ module bnn_score_affine #(
     localparam integer LAST_I = BEATS - 1;
     localparam [AW-1:0] LAST = LAST_I[AW-1:0];
 
-    (* rom_style = "distributed" *) reg [WORD-1:0] params [0:BEATS-1];
+    reg [WORD-1:0] params [0:BEATS-1];
     initial $readmemh(PARAM_FILE, params);
 
     reg [AW-1:0] beat;
