@@ -11,7 +11,7 @@ BACKEND ?= bnnflow
 ESTIMATE ?= yosys
 ESTIMATES_ONLY ?=
 
-.PHONY: setup test build train bench bench-train rtlsim validate list clean help bench-resources docker-test
+.PHONY: setup test build train bench bench-train bench-sim rtlsim validate list clean help bench-resources docker-test
 
 help:
 	@echo "make setup                         install system packages, .venv and pinned Python packages"
@@ -25,6 +25,7 @@ help:
 	@echo "   build options: BACKEND=finn  ESTIMATE=analytic  ESTIMATES_ONLY=1  FOLDING_CONFIG=f.json"
 	@echo "make bench                         golden model vs qonnx execute_onnx; cycles and FPS per model"
 	@echo "make bench-resources               Yosys vs analytic resources per layer of tfc_w1a1_nobn"
+	@echo "make bench-sim [ARGS=...]          Verilator cycles/s and simulated FPS (tfc, densenet, cnv_w1a1 FINN folding)"
 	@echo "make docker-test                   build the toolchain image and run the RTL tests in it"
 
 setup:
@@ -54,6 +55,9 @@ bench:
 
 bench-resources:
 	$(PY) -m flows.bench_resources $(ARGS)
+
+bench-sim:
+	$(PY) -m flows.bench_sim $(ARGS)
 
 docker-test:
 	@docker info >/dev/null 2>&1 || { echo "make docker-test: no Docker engine here (\`docker info\` fails); start one, or run \`make test\` directly"; exit 1; }

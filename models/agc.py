@@ -21,7 +21,8 @@ def unitwise_norm(x: torch.Tensor) -> torch.Tensor:
     """L2 norm per unit, shaped to broadcast against x."""
     if x.dim() <= 1:
         return x.norm()
-    return x.norm(dim=tuple(range(1, x.dim())), keepdim=True)
+    # vector_norm: Tensor.norm with a 3-tuple dim is read as a matrix norm and fails on conv weights.
+    return torch.linalg.vector_norm(x, dim=tuple(range(1, x.dim())), keepdim=True)
 
 
 @torch.no_grad()

@@ -7,18 +7,29 @@ Scaled weight standardization replaces batch normalization before binarization:
 with a learnable per-output-channel gain g_c; W_hat is then binarized to
 sign(W_hat) times a power-of-two scale, and a learnable per-channel bias follows
 (quantized to the accumulator grid so that thresholds are exact integers).
+
+Padding of +-1 activations uses -1 or +1, never 0: a streaming accelerator
+carries one bit per activation and has no third value. ReActNet's RSign and
+RPReLU and the residual scaling of normalizer-free ResNets complete the set the
+zoo builds from.
 """
 from __future__ import annotations
 
 import math
 
+from typing import Sequence
+
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
+from brevitas.quant_tensor import QuantTensor
 
 from .quantizers import BinaryAct, BinaryWeightPerChannel, BinaryWeightPerTensor, IntBias, Uint8Input
 
 WS_EPS = 1e-5
+PAD_VALUES = (-1.0, 0.0, 1.0)
+RESIDUAL_ALPHA = 0.2
 
 
 class ScaledWSMixin:
@@ -84,7 +95,13 @@ class BinaryLinear(ScaledWSMixin, QuantLinear):
 
 
 class BinaryConv2d(ScaledWSMixin, QuantConv2d):
-    """2-D convolution with binary weights, optional scaled WS and an integer-grid bias."""
+    """2-D convolution with binary weights, optional scaled WS and an integer-grid bias.
+
+    pad_value -1 or +1 pads a +-1 input explicitly (an ONNX Pad with that value
+    in front of a Conv with no padding), so training, export and hardware see
+    the same border. pad_value 0 is for the 8-bit input only (pixel 0) and uses
+    the convolution's own zero padding.
+    """
 
     def __init__(
         self,
@@ -97,23 +114,106 @@ class BinaryConv2d(ScaledWSMixin, QuantConv2d):
         scaled_ws: bool = True,
         per_channel_scale: bool = True,
         gamma: float = 1.0,
+        pad_value: float = -1.0,
     ) -> None:
+        if pad_value not in PAD_VALUES:
+            raise ValueError(f"pad_value must be one of {PAD_VALUES}, got {pad_value}")
         weight_quant = BinaryWeightPerChannel if per_channel_scale else BinaryWeightPerTensor
+        explicit = padding > 0 and pad_value != 0.0
         super().__init__(
             in_channels,
             out_channels,
             kernel_size,
             stride=stride,
-            padding=padding,
+            padding=0 if explicit else padding,
             bias=bias,
             weight_quant=weight_quant,
             bias_quant=IntBias if bias else None,
         )
+        self.pad_value = float(pad_value)
+        self.bipolar_padding = padding if explicit else 0
         self._init_ws(scaled_ws, gamma)
+
+    def forward(self, x):
+        if self.bipolar_padding:
+            # On a QuantTensor F.pad keeps scale and bit width: the bias stays on the accumulator grid.
+            p = self.bipolar_padding
+            x = F.pad(x, (p, p, p, p), value=self.pad_value)
+        return super().forward(x)
 
 
 def binary_act() -> QuantIdentity:
     return QuantIdentity(act_quant=BinaryAct, return_quant_tensor=True)
+
+
+def _channel_param(channels: int, value: float) -> nn.Parameter:
+    return nn.Parameter(torch.full((1, channels, 1, 1), float(value)))
+
+
+class RSign(nn.Module):
+    """ReActNet's sign(x - alpha_c) with a learnable per-channel threshold alpha_c.
+
+    The output is the +-1 QuantTensor of BinaryAct, so a binary layer can follow.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.threshold = _channel_param(channels, 0.0)
+        self.sign = binary_act()
+
+    def forward(self, x: torch.Tensor):
+        return self.sign(x - self.threshold)
+
+
+class RPReLU(nn.Module):
+    """ReActNet's RPReLU: x - gamma_c + zeta_c above gamma_c, beta_c (x - gamma_c) + zeta_c below.
+
+    The slope beta_c is the raw parameter clamped at 0, so the function stays
+    monotone (a threshold the hardware can compare against) whatever the
+    optimizer does to the parameter.
+    """
+
+    def __init__(self, channels: int, slope: float = 0.25) -> None:
+        super().__init__()
+        self.shift_in = _channel_param(channels, 0.0)
+        self.raw_slope = nn.Parameter(torch.full((channels,), float(slope)))
+        self.shift_out = _channel_param(channels, 0.0)
+
+    @property
+    def slope(self) -> torch.Tensor:
+        return self.raw_slope.clamp(min=0.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.prelu(x - self.shift_in, self.slope) + self.shift_out
+
+
+class GlobalAvgPool(nn.Module):
+    """Mean over H and W of a +-1 tensor, flattened to (N, C), for the classifier.
+
+    Exact in float32 when H * W is a power of two (an integer count divided by
+    2^k), which the zoo guarantees; the hardware keeps the popcount and lets
+    the classifier's power-of-two scale absorb the division.
+    """
+
+    def forward(self, x) -> torch.Tensor:
+        value = x.value if isinstance(x, QuantTensor) else x
+        return torch.flatten(F.adaptive_avg_pool2d(value, 1), 1)
+
+
+def residual_betas(transitions: Sequence[bool], alpha: float = RESIDUAL_ALPHA) -> list[float]:
+    """beta_i = 1 / sqrt(expected variance at block i) for h + alpha * f(h * beta).
+
+    The expected variance starts at 1 and grows by alpha^2 per block; a
+    transition block (its shortcut re-normalises the stream) resets it to 1
+    before adding its own alpha^2 ("BNN - BN = ?", after NF-ResNets).
+    """
+    betas, variance = [], 1.0
+    for transition in transitions:
+        betas.append(1.0 / math.sqrt(variance))
+        if transition:
+            variance = 1.0
+        variance += alpha**2
+    return betas
 
 
 def input_quant() -> QuantIdentity:

@@ -1,0 +1,77 @@
+"""BinaryDenseNet ("Back to Simplicity", Bethge et al. 2019), sized for a Zynq-7020.
+
+    stem      3x3 binary conv on the 8-bit input (zero-padded to 32x32), sign
+    block i   LAYERS[i] dense layers: binary 3x3 conv (+-1 padding) -> sign,
+              its GROWTH +-1 channels concatenated to the block's input
+    transition maxpool 2 on the +-1 features, binary 1x1 conv cutting channels by
+              REDUCTION, sign (the paper's 1x1 conv is full precision)
+    head      global average pooling of the +-1 features (8x8), binary classifier
+
+Concatenated features are signs, so each is shared by every later layer with
+one threshold (the paper re-normalises the real conv outputs per consumer).
+No stem pooling: the first block runs at full resolution, as the paper does
+for small inputs.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ..layers import input_quant
+from ..registry import register_model
+from .blocks import STREAM_SIZE, conv_sign, input_padding, pooled_head
+
+STEM = 32
+GROWTH = 16
+LAYERS = (2, 3, 3)
+REDUCTION = 2.0
+
+
+class DenseBlock(nn.Module):
+    def __init__(self, channels: int, growth: int, layers: int, batchnorm: bool, pad_value: float) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            conv_sign(channels + i * growth, growth, 3, batchnorm, padding=1, pad_value=pad_value)
+            for i in range(layers)
+        )
+        self.out_channels = channels + layers * growth
+
+    def forward(self, x):
+        for layer in self.layers:
+            # Both operands are +-1 QuantTensors of scale 1: the concatenation stays one.
+            x = torch.cat([x, layer(x)], dim=1)
+        return x
+
+
+def _binarydensenet(
+    batchnorm: bool, in_channels: int, image_size: int, num_classes: int, pad_value: float
+) -> nn.Sequential:
+    stem_pad = 1 + input_padding(image_size)
+    layers: list[nn.Module] = [input_quant(), conv_sign(in_channels, STEM, 3, batchnorm, stem_pad, pad_value=0.0)]
+    width, side = STEM, STREAM_SIZE
+    for i, n in enumerate(LAYERS):
+        block = DenseBlock(width, GROWTH, n, batchnorm, pad_value)
+        layers.append(block)
+        width = block.out_channels
+        if i < len(LAYERS) - 1:
+            reduced = int(width // REDUCTION)
+            layers += [nn.MaxPool2d(2), conv_sign(width, reduced, 1, batchnorm)]
+            width, side = reduced, side // 2
+    layers.append(pooled_head(width, num_classes, side))
+    return nn.Sequential(*layers)
+
+
+@register_model(dataset="fashion_mnist", input_shape=(1, 28, 28))
+def binarydensenet_nobn(
+    in_channels: int = 1, image_size: int = 28, num_classes: int = 10, pad_value: float = -1.0
+) -> nn.Module:
+    """BinaryDenseNet (3 dense blocks, growth 16), BN-free; CIFAR-10: in_channels=3, image_size=32."""
+    return _binarydensenet(False, in_channels, image_size, num_classes, pad_value)
+
+
+@register_model(dataset="fashion_mnist", input_shape=(1, 28, 28))
+def binarydensenet_bn(
+    in_channels: int = 1, image_size: int = 28, num_classes: int = 10, pad_value: float = -1.0
+) -> nn.Module:
+    """BinaryDenseNet (3 dense blocks, growth 16) with BatchNorm; CIFAR-10: in_channels=3, image_size=32."""
+    return _binarydensenet(True, in_channels, image_size, num_classes, pad_value)

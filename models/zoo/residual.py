@@ -1,0 +1,101 @@
+"""Binary residual networks with the BN-free residual scaling of "BNN - BN = ?".
+
+Every block updates a real-valued stream h (fixed point in hardware):
+
+    h' = shortcut(h) + alpha * f(h * beta),   f = act(binary 3x3 conv(sign(.)))
+
+alpha = 0.2; beta = 1 / sqrt(expected variance), which grows by alpha^2 per
+block and resets at a transition. A plain block's shortcut is h itself. A
+transition block max-pools the +-1 signs and its shortcut is a binary 1x1 conv
+of those pooled signs (ReActNet average-pools the real stream instead; pooling
+the signs keeps max pooling off accumulators and the shortcut integer).
+
+  reactnet:  sign = RSign (learnable threshold), act = RPReLU (slope >= 0)
+  resnete:   sign = plain sign, act = identity (ResNet-E of "Back to Simplicity":
+             every binary conv has its own shortcut)
+
+Stages of WIDTHS channels at 32, 16, 8, 4 pixels (the 8-bit input zero-padded
+to 32x32), BLOCKS blocks each: ResNet-18's layout at a quarter of its width.
+The head takes the sign of the stream, average-pools it (4x4) and classifies.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ..layers import RESIDUAL_ALPHA, RPReLU, RSign, binary_act, input_quant, residual_betas
+from ..registry import register_model
+from .blocks import STREAM_SIZE, binary_conv, input_padding, pooled_head
+
+WIDTHS = (16, 32, 64, 128)
+BLOCKS = 2
+
+
+class ResidualBlock(nn.Module):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        beta: float,
+        transition: bool,
+        react: bool,
+        batchnorm: bool,
+        pad_value: float,
+        alpha: float = RESIDUAL_ALPHA,
+    ) -> None:
+        super().__init__()
+        self.beta, self.alpha = beta, alpha
+        self.sign = RSign(in_channels) if react else binary_act()
+        self.pool = nn.MaxPool2d(2) if transition else nn.Identity()
+        self.conv = binary_conv(in_channels, out_channels, 3, batchnorm, padding=1, pad_value=pad_value)
+        self.act = RPReLU(out_channels) if react else nn.Identity()
+        self.shortcut = binary_conv(in_channels, out_channels, 1, batchnorm) if transition else None
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        # Multiplying by 1 changes nothing; leaving it out keeps the graph smaller.
+        b = self.pool(self.sign(h if self.beta == 1.0 else h * self.beta))
+        skip = h if self.shortcut is None else self.shortcut(b)
+        return skip + self.alpha * self.act(self.conv(b))
+
+
+def _residual(
+    react: bool, batchnorm: bool, in_channels: int, image_size: int, num_classes: int, pad_value: float
+) -> nn.Sequential:
+    plan = [(s, b) for s in range(len(WIDTHS)) for b in range(BLOCKS)]
+    transitions = [s > 0 and b == 0 for s, b in plan]
+    betas = residual_betas(transitions)
+    # The stem reads the 8-bit input: zero padding, no sign (its output starts the real stream).
+    stem = binary_conv(in_channels, WIDTHS[0], 3, batchnorm, padding=1 + input_padding(image_size), pad_value=0.0)
+    layers: list[nn.Module] = [input_quant(), stem]
+    width = WIDTHS[0]
+    for (stage, _), transition, beta in zip(plan, transitions, betas):
+        out = WIDTHS[stage]
+        layers.append(ResidualBlock(width, out, beta, transition, react, batchnorm, pad_value))
+        width = out
+    side = STREAM_SIZE >> (len(WIDTHS) - 1)
+    layers += [RSign(width) if react else binary_act(), pooled_head(width, num_classes, side)]
+    return nn.Sequential(*layers)
+
+
+@register_model(dataset="fashion_mnist", input_shape=(1, 28, 28))
+def reactnet_nobn(
+    in_channels: int = 1, image_size: int = 28, num_classes: int = 10, pad_value: float = -1.0
+) -> nn.Module:
+    """ReActNet-style residual BNN (RSign, RPReLU, 4 stages x 2 blocks), BN-free."""
+    return _residual(True, False, in_channels, image_size, num_classes, pad_value)
+
+
+@register_model(dataset="fashion_mnist", input_shape=(1, 28, 28))
+def reactnet_bn(
+    in_channels: int = 1, image_size: int = 28, num_classes: int = 10, pad_value: float = -1.0
+) -> nn.Module:
+    """ReActNet-style residual BNN (RSign, RPReLU, 4 stages x 2 blocks) with BatchNorm."""
+    return _residual(True, True, in_channels, image_size, num_classes, pad_value)
+
+
+@register_model(dataset="fashion_mnist", input_shape=(1, 28, 28))
+def resnete_nobn(
+    in_channels: int = 1, image_size: int = 28, num_classes: int = 10, pad_value: float = -1.0
+) -> nn.Module:
+    """ResNet-E-style residual BNN (a shortcut around every binary conv, 4 stages x 2 blocks), BN-free."""
+    return _residual(False, False, in_channels, image_size, num_classes, pad_value)
