@@ -239,6 +239,11 @@ class Step:
     settings: tuple[str, ...] = ()
     extra_outputs: tuple[str, ...] = ()
     enabled: Callable[[BuildConfig], bool] = lambda cfg: True
+    # Source files (globs under the repository) whose change must redo the step.
+    code: tuple[str, ...] = ()
+
+    def code_files(self) -> list[Path]:
+        return sorted(p for pattern in self.code for p in REPO.glob(pattern) if p.is_file())
 
 
 STEPS: list[Step] = [
@@ -247,15 +252,20 @@ STEPS: list[Step] = [
     Step("lower", step_lower, "03_hw.onnx", ("n_verify",)),
     Step("fold", step_fold, "04_folded.onnx", ("target_fps", "clock_mhz", "folding_config"), ("folding_config.json",)),
     Step("golden", step_golden, None, (), ("golden.npz", "golden.json")),
-    Step("rtl", step_rtl, None, (), ("rtl/manifest.json",)),
-    Step("estimate", step_estimate, None, ("board", "estimate", "estimates_only"), ("estimate/resources.json",)),
-    Step("rtlsim", step_rtlsim, None, ("n_sim",), ("sim/results.json", "sim/outputs.npz")),
-    Step("vivado", step_vivado, None, ("board", "clock_mhz"), ("vivado/build_project.tcl",)),
+    Step("rtl", step_rtl, None, (), ("rtl/manifest.json",), code=("hw/rtl/*.v", "flows/rtlgen.py")),
+    Step("estimate", step_estimate, None, ("board", "estimate", "estimates_only"), ("estimate/resources.json",),
+         code=("flows/estimate.py", "flows/analytic.py", "flows/yosys_synth.py")),
+    Step("rtlsim", step_rtlsim, None, ("n_sim",), ("sim/results.json", "sim/outputs.npz"),
+         code=("hw/sim/*", "flows/rtlsim.py", "flows/verilator.py")),
+    Step("vivado", step_vivado, None, ("board", "clock_mhz"), ("vivado/build_project.tcl",),
+         code=("flows/vivado.py", "hw/shell/*.v")),
     Step("deploy", step_deploy, None, ("clock_mhz",),
-         ("deploy/validate.py", "deploy/accelerator.json", "deploy/test_vectors.npz")),
+         ("deploy/validate.py", "deploy/accelerator.json", "deploy/test_vectors.npz"),
+         code=("flows/deploy.py", "flows/hwh.py", "flows/pynq_driver/*.py", "flows/deploy_files/*", "notebooks/*.ipynb")),
     Step("finn", step_finn, None, ("board", "clock_mhz", "target_fps"), ("finn/dataflow_build_config.json",),
          lambda cfg: cfg.backend == "finn"),
-    Step("report", step_report, None, ("board", "clock_mhz", "n_sim", "estimate", "backend"), ("report.md",)),
+    Step("report", step_report, None, ("board", "clock_mhz", "n_sim", "estimate", "backend"), ("report.md",),
+         code=("flows/report.py",)),
 ]
 
 
@@ -266,9 +276,13 @@ def run_build(cfg: BuildConfig, steps: list[Step] | None = None) -> ModelWrapper
     cache = StageCache(cfg)
     model: ModelWrapper | None = None
     source = Path(cfg.checkpoint)
+    chain = ""
     for i, step in enumerate(steps, 1):
         settings = {k: getattr(cfg, k) for k in step.settings}
-        digest = _digest(step.name, source, settings, *[v for v in settings.values() if isinstance(v, Path)])
+        # Chained: a step that ran again makes every later step run again too.
+        digest = _digest(step.name, chain, source, settings, *[v for v in settings.values() if isinstance(v, Path)],
+                         *step.code_files())
+        chain = digest
         graph_out = cfg.path(step.output) if step.output else None
         outputs = ([graph_out] if graph_out else []) + [cfg.path(p) for p in step.extra_outputs]
         t0 = time.perf_counter()

@@ -42,37 +42,40 @@ def binary_ops_per_image(manifest: dict) -> int:
 
 
 def plot_cycles(folds: list[LayerFold], path: Path) -> None:
+    """Horizontal bars, one row per layer, so that deep networks stay readable."""
     worst = max(f.cycles for f in folds)
-    fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(folds) + 2), 3.6))
+    fig, ax = plt.subplots(figsize=(8, 0.28 * len(folds) + 1.4))
     colours = [BOTTLENECK_COLOUR if f.cycles == worst else OTHER_COLOUR for f in folds]
-    bars = ax.bar([f.name for f in folds], [f.cycles for f in folds], color=colours)
-    ax.bar_label(bars, fmt="%d", fontsize=8)
-    ax.set_ylabel("cycles per image")
+    bars = ax.barh([f.name for f in folds], [f.cycles for f in folds], color=colours)
+    ax.bar_label(bars, fmt="%d", fontsize=7, padding=2)
+    ax.invert_yaxis()
+    ax.set_xlabel("cycles per image")
     ax.set_title("Cycles per layer (bottleneck in red)")
-    ax.tick_params(axis="x", rotation=45 if len(folds) > 6 else 0, labelsize=8)
-    ax.margins(y=0.15)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.margins(x=0.15)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def plot_resources(est: dict, path: Path) -> None:
-    """Per-layer share of the board, per resource kind, with the total as the last group."""
+    """Per-layer share of the board, per resource kind, with the total as the last row."""
     cap = est["capacity"]
     names = [layer["name"] for layer in est["layers"]] + ["total"]
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(names) + 2), 3.8))
-    width = 0.8 / len(KINDS)
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(names) + 1.6))
+    height = 0.8 / len(KINDS)
     for k, kind in enumerate(KINDS):
         values = [100 * layer[kind] / cap[kind] if cap[kind] else 0 for layer in est["layers"]]
         values.append(100 * est["total"][kind] / cap[kind] if cap[kind] else 0)
-        ax.bar([i + (k - 1.5) * width for i in range(len(names))], values, width, label=kind)
-    ax.axhline(100, color="black", linestyle="--", linewidth=1)
-    ax.text(len(names) - 0.5, 100, " board", va="bottom", ha="right", fontsize=8)
-    ax.set_xticks(range(len(names)), names, rotation=45 if len(names) > 7 else 0, fontsize=8)
-    ax.set_ylabel(f"% of {est['board']}")
+        ax.barh([i + (k - 1.5) * height for i in range(len(names))], values, height, label=kind)
+    ax.axvline(100, color="black", linestyle="--", linewidth=1)
+    ax.text(100, -0.8, " board", va="bottom", ha="left", fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"% of {est['board']}")
     ax.set_title(f"Resources per layer ({est['method']} estimate)")
-    ax.set_ylim(0, max(110, 1.1 * max(100 * est["total"][k] / cap[k] for k in KINDS if cap[k])))
-    ax.legend(fontsize=8, ncol=4, loc="upper left")
+    ax.set_xlim(0, max(110, 1.1 * max(100 * est["total"][k] / cap[k] for k in KINDS if cap[k])))
+    ax.legend(fontsize=8, ncol=4, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -111,7 +114,7 @@ def report_markdown(cfg: BuildConfig, folds: list[LayerFold], manifest: dict, es
     out += ["", "## Folding and cycles", "", "| layer | PE | SIMD | cycles |", "|---|---|---|---|"]
     for f in folds:
         mark = " (bottleneck)" if f is worst else ""
-        out.append(f"| {f.name}{mark} | {f.pe} | {f.simd or ''} | {f.cycles:,} |")
+        out.append(f"| {f.name}{mark} | {f.pe or ''} | {f.simd or ''} | {f.cycles:,} |")
     out += ["", "![cycles per layer](cycles.png)", "", "## Resources", ""]
     if est:
         out += [f"{est['method']} estimate; {'fits' if est['fits'] else '**does not fit**'} {board.name}.", "",
