@@ -104,9 +104,12 @@ def score_affine_words(m: list[int], n: list[int], pe: int, m_bits: int, out_bit
 
 
 class TopBuilder:
-    def __init__(self, model: ModelWrapper, out_dir: Path) -> None:
+    def __init__(self, model: ModelWrapper, out_dir: Path, fifo_depths: dict[str, int] | None = None) -> None:
         self.model = model
         self.dir = out_dir
+        # Depths measured in simulation (flows.rtlsim.size_fifos), by stream name;
+        # they replace the rule of thumb for the links they name.
+        self.fifo_depths = dict(fifo_depths or {})
         self.decls: list[str] = []
         self.body: list[str] = []
         self.modules: set[str] = set()
@@ -150,8 +153,10 @@ class TopBuilder:
 
     def fifo(self, s: _Stream, label: str, depth: int = LINK_FIFO_DEPTH) -> _Stream:
         out = _Stream(self._wire(f"{label}_fifo", s.width), s.elems, s.elem_bits, s.signed)
+        rule = depth
+        depth = max(2, self.fifo_depths.pop(out.name, rule))
         self._unit("bnn_fifo", f"{out.name}_i", {"WIDTH": s.width, "DEPTH": depth}, s, out)
-        self.fifos.append({"stream": out.name, "width": s.width, "depth": depth})
+        self.fifos.append({"stream": out.name, "width": s.width, "depth": depth, "rule_depth": rule})
         return out
 
     def mvtu(self, node, s: _Stream) -> _Stream:
@@ -280,9 +285,12 @@ class TopBuilder:
             return [s]
         branches = []
         cur = s
+        # Named after the producing layer, so estimates charge the fork to it.
+        producer = self.model.find_producer(tensor)
+        label = f"{producer.name if producer is not None else 'input'}_fork"
         for i in range(len(consumers) - 1):
-            a = _Stream(self._wire(f"fork_{i}", s.width), s.elems, s.elem_bits, s.signed)
-            b = _Stream(self._wire(f"fork_{i}", s.width), s.elems, s.elem_bits, s.signed)
+            a = _Stream(self._wire(f"{label}{i}", s.width), s.elems, s.elem_bits, s.signed)
+            b = _Stream(self._wire(f"{label}{i}", s.width), s.elems, s.elem_bits, s.signed)
             self._instance("bnn_duplicate", f"{a.name}_i", {"WIDTH": s.width},
                            {"s_axis": cur.name, "m0_axis": a.name, "m1_axis": b.name})
             branches.append(a)
@@ -340,6 +348,8 @@ class TopBuilder:
             if node is not model.graph.node[-1] and node.op_type != "Flatten":
                 s = self.fifo(s, node.name)
             pending[node.output[0]] = self.fork(node.output[0], s)
+        if self.fifo_depths:
+            raise ValueError(f"fifo_depths names streams this graph has no FIFO for: {sorted(self.fifo_depths)}")
         s = pending[model.graph.output[0].name][0]
         port_out = 8 * math.ceil(s.width / 8)
         pad = port_out - s.width
@@ -385,8 +395,12 @@ class TopBuilder:
         return manifest
 
 
-def generate_rtl(model: ModelWrapper, out_dir: str | Path) -> dict:
-    """Write the accelerator for `model` into out_dir; returns the manifest."""
+def generate_rtl(model: ModelWrapper, out_dir: str | Path, fifo_depths: dict[str, int] | None = None) -> dict:
+    """Write the accelerator for `model` into out_dir; returns the manifest.
+
+    `fifo_depths` overrides the rule-based depth of the link FIFOs it names (by
+    stream, as in the manifest's "fifos"); names are stable for a given graph.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return TopBuilder(model, out_dir).build()
+    return TopBuilder(model, out_dir, fifo_depths).build()

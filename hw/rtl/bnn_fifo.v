@@ -26,7 +26,10 @@ module bnn_fifo #(
     reg [WIDTH-1:0] mem [0:DEPTH-1];
     reg [AW-1:0] wptr;
     reg [AW-1:0] rptr;
-    reg [CW-1:0] count;  // words held in mem, excluding the output register
+    // Words held in mem, excluding the output register. Public so the
+    // simulation harness can record peak fill levels and name a full FIFO
+    // when the accelerator deadlocks; synthesis ignores the comment.
+    reg [CW-1:0] count /* verilator public_flat_rd */;
 
     wire wr = s_axis_tvalid && s_axis_tready;
     // Refill the output register whenever it is empty or being emptied.

@@ -167,15 +167,18 @@ module bnn_mvtu #(
         end
     endfunction
 
-    // Zero-extends (or, for an ACC_BITS too small for the layer, wraps) a
-    // chunk sum to the accumulator width.
+    // One slice of a zero-extended word rather than a per-bit loop: the
+    // simulator would run a loop's read-modify-write per bit every cycle.
+    // The top of `ext` exists only to make the slice legal for any widths.
+    /* verilator lint_off UNUSEDSIGNAL */
     function [ACC_BITS-1:0] widen(input [CW-1:0] v);
-        integer b;
+        reg [CW+ACC_BITS-1:0] ext;
         begin
-            widen = {ACC_BITS{1'b0}};
-            for (b = 0; b < CW && b < ACC_BITS; b = b + 1) widen[b] = v[b];
+            ext = {{ACC_BITS{1'b0}}, v};
+            widen = ext[ACC_BITS-1:0];
         end
     endfunction
+    /* verilator lint_on UNUSEDSIGNAL */
 
     // Control flags travel alongside the datapath; only valids are reset.
     reg v2, v3, v4;

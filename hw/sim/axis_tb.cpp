@@ -8,10 +8,26 @@
 //
 // Usage: tb <input.bin> <output.bin> <n_out_beats> [--in-prob P]
 //           [--out-prob Q] [--seed S] [--timeout CYCLES] [--stats FILE]
+//           [--stats-bin FILE] [--fifo-stats FILE] [--in-interval CYCLES --in-group BEATS]
 // Beats in both files are ceil(W/8) bytes each, little endian.
+//
+// --stats writes "cycles N", then "in I CYCLE" and "out I CYCLE" per accepted
+// beat. --stats-bin writes the same as native-endian uint64s: cycles, n_in,
+// n_out, then the in and out stamps; parsing a text line per beat cost more
+// than simulating a small accelerator.
+//
+// Every bnn_fifo exposes its word count as a public signal; the harness finds
+// them by scope name, reports their fill levels when it detects a deadlock
+// (so the stalled link can be named), and with --fifo-stats writes each
+// FIFO's peak count, one "<scope> <peak>" line per FIFO.
+//
+// --in-interval N --in-group B offers input beat i no earlier than cycle
+// (i / B) * N: a source at a fixed image rate, used when sizing FIFOs so the
+// ones in front of the bottleneck do not fill with images queued at the input.
 
 #include "Vtop.h"
 #include "verilated.h"
+#include "verilated_syms.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -88,8 +104,36 @@ struct Coin {
 static void usage() {
     std::fprintf(stderr,
                  "usage: tb <input.bin> <output.bin> <n_out_beats> [--in-prob P] "
-                 "[--out-prob Q] [--seed S] [--timeout CYCLES] [--stats FILE]\n");
+                 "[--out-prob Q] [--seed S] [--timeout CYCLES] [--stats FILE] "
+                 "[--stats-bin FILE] [--fifo-stats FILE] [--in-interval CYCLES --in-group BEATS]\n");
     std::exit(2);
+}
+
+// A bnn_fifo's public word count, read in place.
+struct FifoProbe {
+    std::string scope;
+    const void* data;
+    VerilatedVarType type;
+    uint32_t peak;
+    uint32_t read() const {
+        switch (type) {
+            case VLVT_UINT8: return *static_cast<const uint8_t*>(data);
+            case VLVT_UINT16: return *static_cast<const uint16_t*>(data);
+            default: return *static_cast<const uint32_t*>(data);
+        }
+    }
+};
+
+static std::vector<FifoProbe> find_fifos(VerilatedContext& ctx) {
+    std::vector<FifoProbe> probes;
+    const VerilatedScopeNameMap* scopes = ctx.scopeNameMap();
+    if (!scopes) return probes;
+    for (const auto& entry : *scopes) {
+        const VerilatedVar* v = entry.second->varFind("count");
+        if (!v || v->vltype() > VLVT_UINT32) continue;
+        probes.push_back({entry.second->name(), v->datap(), v->vltype(), 0});
+    }
+    return probes;
 }
 
 static std::vector<uint8_t> read_file(const char* path) {
@@ -114,6 +158,9 @@ int main(int argc, char** argv) {
     double in_prob = 1.0, out_prob = 1.0;
     uint64_t seed = 1, timeout = 100000;
     const char* stats_path = nullptr;
+    const char* stats_bin_path = nullptr;
+    const char* fifo_stats_path = nullptr;
+    uint64_t in_interval = 0, in_group = 1;
     for (int i = 4; i < argc; ++i) {
         std::string a = argv[i];
         if (i + 1 >= argc) usage();
@@ -123,6 +170,10 @@ int main(int argc, char** argv) {
         else if (a == "--seed") seed = std::strtoull(v, nullptr, 10);
         else if (a == "--timeout") timeout = std::strtoull(v, nullptr, 10);
         else if (a == "--stats") stats_path = v;
+        else if (a == "--stats-bin") stats_bin_path = v;
+        else if (a == "--fifo-stats") fifo_stats_path = v;
+        else if (a == "--in-interval") in_interval = std::strtoull(v, nullptr, 10);
+        else if (a == "--in-group") in_group = std::strtoull(v, nullptr, 10);
         else usage();
     }
 
@@ -135,7 +186,8 @@ int main(int argc, char** argv) {
     const uint64_t n_in = in_data.size() / IN_BYTES;
     std::vector<uint8_t> out_data(n_out * OUT_BYTES);
     std::vector<uint64_t> in_cycle, out_cycle;
-    if (stats_path) {
+    const bool stamps = stats_path || stats_bin_path;
+    if (stamps) {
         in_cycle.reserve(n_in);
         out_cycle.reserve(n_out);
     }
@@ -145,6 +197,8 @@ int main(int argc, char** argv) {
     Vtop top(&ctx);
     Rng rng(seed);
     const Coin in_coin(in_prob), out_coin(out_prob);
+    std::vector<FifoProbe> fifos = find_fifos(ctx);
+    if (in_group == 0) usage();
 
     top.ap_clk = 0;
     top.ap_rst_n = 0;
@@ -169,7 +223,8 @@ int main(int argc, char** argv) {
     while (out_idx < n_out) {
         // A beat once offered stays offered until accepted (AXI rule); gaps
         // are only inserted before a new beat.
-        if (!offering && in_idx < n_in && in_coin.flip(rng)) {
+        if (!offering && in_idx < n_in && (in_idx / in_group) * in_interval <= cycle &&
+            in_coin.flip(rng)) {
             offering = true;
             put_port(top.s_axis_tdata, &in_data[in_idx * IN_BYTES], IN_BYTES);
         }
@@ -200,7 +255,7 @@ int main(int argc, char** argv) {
         }
         if (out_fire) {
             std::memcpy(&out_data[out_idx * OUT_BYTES], cur, OUT_BYTES);
-            if (stats_path) out_cycle.push_back(cycle);
+            if (stamps) out_cycle.push_back(cycle);
             ++out_idx;
             out_pending = false;
         } else if (out_valid) {
@@ -208,7 +263,7 @@ int main(int argc, char** argv) {
             out_pending = true;
         }
         if (in_fire) {
-            if (stats_path) in_cycle.push_back(cycle);
+            if (stamps) in_cycle.push_back(cycle);
             ++in_idx;
             offering = false;
         }
@@ -216,6 +271,12 @@ int main(int argc, char** argv) {
         top.ap_clk = 1;
         top.eval();
         ++cycle;
+        if (fifo_stats_path) {
+            for (FifoProbe& p : fifos) {
+                const uint32_t c = p.read();
+                if (c > p.peak) p.peak = c;
+            }
+        }
 
         idle = (in_fire || out_fire) ? 0 : idle + 1;
         if (idle >= timeout) {
@@ -231,6 +292,8 @@ int main(int argc, char** argv) {
                          (unsigned long long)cycle, (unsigned long long)idle, in_state, out_state,
                          (unsigned long long)in_idx, (unsigned long long)n_in,
                          (unsigned long long)out_idx, (unsigned long long)n_out);
+            for (const FifoProbe& p : fifos)
+                std::fprintf(stderr, "tb: fifo %s holds %u\n", p.scope.c_str(), p.read());
             rc = 1;
             break;
         }
@@ -256,6 +319,27 @@ int main(int argc, char** argv) {
             std::fprintf(s, "in %zu %llu\n", i, (unsigned long long)in_cycle[i]);
         for (size_t i = 0; i < out_cycle.size(); ++i)
             std::fprintf(s, "out %zu %llu\n", i, (unsigned long long)out_cycle[i]);
+        std::fclose(s);
+    }
+    if (stats_bin_path) {
+        FILE* s = std::fopen(stats_bin_path, "wb");
+        if (!s) {
+            std::fprintf(stderr, "tb: cannot write %s\n", stats_bin_path);
+            return 2;
+        }
+        const uint64_t header[3] = {cycle, in_cycle.size(), out_cycle.size()};
+        std::fwrite(header, sizeof header[0], 3, s);
+        std::fwrite(in_cycle.data(), sizeof(uint64_t), in_cycle.size(), s);
+        std::fwrite(out_cycle.data(), sizeof(uint64_t), out_cycle.size(), s);
+        std::fclose(s);
+    }
+    if (fifo_stats_path) {
+        FILE* s = std::fopen(fifo_stats_path, "w");
+        if (!s) {
+            std::fprintf(stderr, "tb: cannot write %s\n", fifo_stats_path);
+            return 2;
+        }
+        for (const FifoProbe& p : fifos) std::fprintf(s, "%s %u\n", p.scope.c_str(), p.peak);
         std::fclose(s);
     }
     return rc;
