@@ -33,11 +33,13 @@ from .export import export_qonnx
 from .fileio import atomic_path, load_onnx, save_onnx, write_json
 from .golden import run_golden
 from .rtlgen import generate_rtl
-from .rtlsim import compile_accelerator, simulate
+from .rtlsim import compile_accelerator, simulate, size_fifos
 from .lower import lower_to_hw, score_node, to_hw_layout
 from .streamline import INPUT_NAME, streamline
 
 REPO = Path(__file__).resolve().parent.parent
+# Test images that FIFO sizing streams through the accelerator.
+SIZING_IMAGES = 4
 
 
 @dataclass
@@ -55,6 +57,7 @@ class BuildConfig:
     backend: str = "bnnflow"  # "finn" also writes a FINN build folder (and runs FINN where it can)
     estimate: str = "yosys"  # resource estimate: "yosys" (measured) or "analytic"
     estimates_only: bool = False  # report resources without stopping on a design that does not fit
+    size_fifos: bool = True  # replace rule-of-thumb FIFO depths with simulated peaks (two extra compiles)
     log: Callable[[str], None] = field(default=print, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -192,6 +195,12 @@ def step_golden(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
 def step_rtl(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     manifest = generate_rtl(model, cfg.path("rtl"))
     cfg.log(f"  {len(manifest['verilog'])} Verilog files, {len(manifest['memory_files'])} memory files in rtl/")
+    if cfg.size_fifos:
+        t0 = time.perf_counter()
+        images = to_hw_layout(np.load(cfg.path("golden.npz"))["images"][:SIZING_IMAGES])
+        depths = size_fifos(model, cfg.path("rtl"), images)
+        cfg.log(f"  FIFO depths from simulated peaks: {sum(depths.values()):,} words in {len(depths)} links "
+                f"({time.perf_counter() - t0:.0f} s)")
     return model
 
 
@@ -252,7 +261,8 @@ STEPS: list[Step] = [
     Step("lower", step_lower, "03_hw.onnx", ("n_verify",)),
     Step("fold", step_fold, "04_folded.onnx", ("target_fps", "clock_mhz", "folding_config"), ("folding_config.json",)),
     Step("golden", step_golden, None, (), ("golden.npz", "golden.json")),
-    Step("rtl", step_rtl, None, (), ("rtl/manifest.json",), code=("hw/rtl/*.v", "flows/rtlgen.py")),
+    Step("rtl", step_rtl, None, ("size_fifos",), ("rtl/manifest.json",),
+         code=("hw/rtl/*.v", "flows/rtlgen.py", "flows/rtlsim.py")),
     Step("estimate", step_estimate, None, ("board", "estimate", "estimates_only"), ("estimate/resources.json",),
          code=("flows/estimate.py", "flows/analytic.py", "flows/yosys_synth.py")),
     Step("rtlsim", step_rtlsim, None, ("n_sim",), ("sim/results.json", "sim/outputs.npz"),

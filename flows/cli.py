@@ -32,6 +32,7 @@ def _build(args: argparse.Namespace) -> None:
         backend=args.backend,
         estimate=args.estimate,
         estimates_only=args.estimates_only,
+        size_fifos=not args.no_fifo_sizing,
     )
     print(f"building {cfg.model} for {cfg.board} ({cfg.board_data.part}) into {cfg.output_dir}")
     run_build(cfg)
@@ -55,6 +56,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--folding-config", type=Path, help="FINN-format folding_config.json")
     b.add_argument("--n-sim", type=int, default=200, help="test images to simulate in RTL")
     b.add_argument("--data-dir", type=Path)
+    b.add_argument("--no-fifo-sizing", action="store_true",
+                   help="keep rule-of-thumb FIFO depths (skips two Verilator compiles)")
     b.add_argument("--backend", choices=("bnnflow", "finn"), default="bnnflow",
                    help="finn: also write (and where possible run) a FINN build folder")
     b.add_argument("--estimate", choices=("yosys", "analytic"), default="yosys",

@@ -38,8 +38,11 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
     say "python packages up to date"
 else
     say "installing pinned python packages (constraints.txt)"
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[dev]"
+    # This machine's pip config names index folders that may not exist; pip warns
+    # about each, which buries real errors, so those lines are dropped.
+    quiet_pip() { "$VENV/bin/python" -m pip "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
+    quiet_pip install -q --upgrade pip
+    quiet_pip install -q -c constraints.txt -e ".[dev]"
     echo "$want" > "$STAMP"
 fi
 say "torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)'), brevitas $("$VENV/bin/python" -c 'import brevitas; print(brevitas.__version__)')"

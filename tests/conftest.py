@@ -18,7 +18,7 @@ def tfc_build(tmp_path_factory):
     from flows.build import STEPS, BuildConfig, run_build
 
     out = tmp_path_factory.mktemp("tfc_build")
-    cfg = BuildConfig(model="tfc_w1a1_nobn", output_dir=out, n_verify=2, log=lambda s: None)
+    cfg = BuildConfig(model="tfc_w1a1_nobn", output_dir=out, n_verify=2, size_fifos=False, log=lambda s: None)
     upto = [s.name for s in STEPS].index("rtl") + 1
     model = run_build(cfg, STEPS[:upto])
     return cfg, model

@@ -14,7 +14,7 @@ def build_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("deploy_build")
     # Only the stages the package is made of: no resource estimate, board project or report.
     steps = [s for s in STEPS if s.name in DEPLOY_INPUTS]
-    run_build(BuildConfig(model=MODEL, output_dir=out, n_sim=50, log=lambda s: None), steps)
+    run_build(BuildConfig(model=MODEL, output_dir=out, n_sim=50, size_fifos=False, log=lambda s: None), steps)
     return out
 
 
