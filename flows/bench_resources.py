@@ -54,6 +54,18 @@ def bench_build(build_dir: Path, board_name: str) -> str:
     return "\n".join(lines)
 
 
+def bench_cnv_finn(board_name: str) -> str:
+    """cnv_w1a1 (CIFAR-10 shape, random weights) at FINN's published folding: the Yosys estimate."""
+    from .bench_sim import CASES, _hardware
+    from .rtlgen import generate_rtl
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rtl = Path(tmp) / "rtl"
+        manifest = generate_rtl(_hardware(CASES["cnv"], Path(tmp)), rtl)
+        est = estimate(rtl, manifest, load_board(board_name), "yosys", log=lambda s: print(s, file=sys.stderr))
+        return est.table()
+
+
 def bench_calibration() -> str:
     jobs, model = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -81,9 +93,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--build-dir", type=Path, default=REPO / "build" / "tfc_w1a1_nobn-Pynq-Z2")
     p.add_argument("--board", default="Pynq-Z2")
     p.add_argument("--calibrate", action="store_true")
+    p.add_argument("--cnv-finn", action="store_true", help="cnv_w1a1 at FINN's folding instead of a build")
     args = p.parse_args(argv)
     try:
-        print(bench_calibration() if args.calibrate else bench_build(args.build_dir, args.board))
+        if args.calibrate:
+            print(bench_calibration())
+        elif args.cnv_finn:
+            print(bench_cnv_finn(args.board))
+        else:
+            print(bench_build(args.build_dir, args.board))
     except FlowError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
