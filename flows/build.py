@@ -247,7 +247,6 @@ class Step:
     output: str | None
     settings: tuple[str, ...] = ()
     extra_outputs: tuple[str, ...] = ()
-    enabled: Callable[[BuildConfig], bool] = lambda cfg: True
     # Source files (globs under the repository) whose change must redo the step.
     code: tuple[str, ...] = ()
 
@@ -272,15 +271,15 @@ STEPS: list[Step] = [
     Step("deploy", step_deploy, None, ("clock_mhz",),
          ("deploy/validate.py", "deploy/accelerator.json", "deploy/test_vectors.npz"),
          code=("flows/deploy.py", "flows/hwh.py", "flows/pynq_driver/*.py", "flows/deploy_files/*", "notebooks/*.ipynb")),
-    Step("finn", step_finn, None, ("board", "clock_mhz", "target_fps"), ("finn/dataflow_build_config.json",),
-         lambda cfg: cfg.backend == "finn"),
+    Step("finn", step_finn, None, ("board", "clock_mhz", "target_fps", "backend"), ("finn/dataflow_build_config.json",),
+         code=("flows/finn_backend.py",)),
     Step("report", step_report, None, ("board", "clock_mhz", "n_sim", "estimate", "backend"), ("report.md",),
          code=("flows/report.py",)),
 ]
 
 
 def run_build(cfg: BuildConfig, steps: list[Step] | None = None) -> ModelWrapper:
-    steps = [s for s in (STEPS if steps is None else steps) if s.enabled(cfg)]
+    steps = STEPS if steps is None else steps
     cfg.output_dir.mkdir(parents=True, exist_ok=True)
     write_json(cfg.path("build_config.json"), cfg.settings())
     cache = StageCache(cfg)

@@ -134,12 +134,16 @@ def docker_works() -> bool:
 
 
 def step_finn(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
-    """Build step (backend finn): write finn/; run FINN in Docker when FINN_ROOT is set and Docker works."""
+    """Build step: write finn/ (cheap, so every build carries it); with backend finn, also run
+    FINN in Docker when FINN_ROOT is set and Docker works."""
     from .fileio import load_onnx
 
     out = cfg.path("finn")
     write_finn_folder(out, load_onnx(cfg.path("01_qonnx.onnx")), model, cfg)
     cfg.log(f"  FINN build folder: {out}")
+    if cfg.backend != "finn":
+        cfg.log("  BACKEND=finn runs FINN on it")
+        return model
     finn_root = os.environ.get("FINN_ROOT")
     if not finn_root or not docker_works():
         why = "FINN_ROOT is not set" if not finn_root else "`docker info` fails (no Docker engine)"

@@ -1,4 +1,5 @@
 """The FINN build folder: files that parse, a model equal to our export, and the no-FINN path."""
+import copy
 import json
 import py_compile
 
@@ -13,7 +14,8 @@ from models.datasets import load_raw
 
 @pytest.fixture(scope="module")
 def finn_dir(tfc_build, tmp_path_factory):
-    cfg, model = tfc_build
+    cfg, model = copy.copy(tfc_build[0]), tfc_build[1]
+    cfg.backend = "finn"
     lines: list[str] = []
     cfg_log, cfg.log = cfg.log, lines.append
     try:
@@ -63,3 +65,12 @@ def test_finn_model_equals_export(finn_dir):
         a = execute_onnx(ours, {ours.graph.input[0].name: x / 256.0})[ours.graph.output[0].name]
         b = execute_onnx(finn, {finn.graph.input[0].name: x})[finn.graph.output[0].name]
         np.testing.assert_array_equal(a, b)
+
+
+def test_default_backend_writes_folder_without_running_finn(tfc_build):
+    cfg, model = copy.copy(tfc_build[0]), tfc_build[1]
+    lines: list[str] = []
+    cfg.log = lines.append
+    step_finn(model, cfg)
+    assert (cfg.path("finn") / "dataflow_build_config.json").is_file()
+    assert any("BACKEND=finn runs FINN" in line for line in lines)
