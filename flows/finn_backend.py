@@ -17,7 +17,6 @@ the folder works around them:
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess

@@ -3,7 +3,6 @@ import subprocess
 import sys
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper
 from qonnx.core.onnx_exec import execute_onnx
