@@ -15,11 +15,6 @@ from models.datasets import (
     to_model_input,
 )
 
-needs_fashion = pytest.mark.skipif(
-    not (FASHION_MNIST_ROOT / "t10k-images-idx3-ubyte.gz").is_file(), reason="dataset-fashion-mnist not installed"
-)
-
-
 def _write_idx(path, array: np.ndarray) -> None:
     header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, dtype=">u4").tobytes()
     with gzip.open(path, "wb") as f:
@@ -33,7 +28,6 @@ def _fake_fashion(folder, n_train=6, n_test=4):
         _write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
 
 
-@needs_fashion
 def test_fashion_mnist_test_split():
     images, labels = load_raw("fashion_mnist", "test", FASHION_MNIST_ROOT)
     assert images.shape == (10000, 1, 28, 28) and images.dtype == np.uint8

@@ -2,7 +2,6 @@
 import copy
 import json
 import random
-import shutil
 
 import pytest
 
@@ -12,7 +11,6 @@ from flows.estimate import ResourceBudgetError, estimate, instances, step_estima
 from flows.rtlgen import HW_RTL
 from flows.yosys_synth import SynthJob, count_cells, synthesise
 
-needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys is not installed")
 
 
 def test_bram_aspect_ratios():
@@ -28,7 +26,6 @@ def test_cell_counting():
     assert (r.LUT, r.FF, r.BRAM36, r.DSP) == (23, 8, 2.5, 2)
 
 
-@needs_yosys
 @pytest.mark.parametrize("mw,mh,pe,simd,ib,acc", [(64, 10, 2, 4, 1, 7), (64, 64, 8, 8, 1, 7)])
 def test_analytic_mvtu_within_stated_error(tmp_path, mw, mh, pe, simd, ib, acc):
     nf, sf = mh // pe, mw // simd

@@ -1,7 +1,6 @@
 """The generated Vivado project: Tcl that parses, and a block design wired as the driver expects,
 checked by running the script in tclsh with every Vivado command stubbed to record its call."""
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -10,7 +9,6 @@ import pytest
 from flows.boards import load_board
 from flows.vivado import ACCEL, DMA, SCRIPT, write_project
 
-needs_tclsh = pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh is not installed")
 
 # Unknown commands (all of Vivado's) are recorded with their evaluated arguments;
 # object getters return their argument so connections read as pin names.
@@ -73,7 +71,6 @@ def manifest(tfc_build):
     return json.loads(tfc_build[0].path("rtl", "manifest.json").read_text())
 
 
-@needs_tclsh
 @pytest.mark.parametrize("board,ps", [("Pynq-Z2", "processing_system7"), ("Ultra96-V2", "zynq_ultra_ps_e")])
 def test_block_design(tfc_build, manifest, tmp_path, board, ps):
     b = load_board(board)
@@ -112,8 +109,6 @@ def test_block_design(tfc_build, manifest, tmp_path, board, ps):
 
 
 def test_wrapper_lints(tfc_build, manifest, tmp_path):
-    if shutil.which("verilator") is None:
-        pytest.skip("verilator is not installed")
     out = tmp_path / "vivado"
     write_project(out, load_board("Pynq-Z2"), manifest, 100.0)
     rtl = tfc_build[0].path("rtl")

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from rtl_files import rtl
-
-pytestmark = pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys is not installed")
 
 CASES: list[tuple[str, list[str], dict[str, int | str]]] = [
     ("bnn_mvtu", ["bnn_fifo"], {"MW": 64, "MH": 16, "PE": 4, "SIMD": 16, "IN_BITS": 1,
