@@ -6,8 +6,10 @@ import warnings
 from pathlib import Path
 
 import torch
+from onnx.reference import ReferenceEvaluator
 import torch.nn as nn
 from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.transformation.base import Transformation
 from qonnx.transformation.general import GiveReadableTensorNames, GiveUniqueNodeNames
 from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
@@ -34,8 +36,31 @@ def export_qonnx(model: nn.Module, input_shape: tuple[int, ...]) -> ModelWrapper
     return tidy(qmodel)
 
 
+class FoldParameterOps(Transformation):
+    """Evaluate standard ops whose inputs are all constants (empty optional inputs allowed).
+
+    Brevitas exports parameter preprocessing (RPReLU's slope clamp and reshape) as
+    Clip and Unsqueeze on initializers; qonnx's FoldConstants skips them because
+    Clip's unused optional input is an empty name. Quantizers stay: streamlining
+    reads their integers and scales.
+    """
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        graph = model.graph
+        for node in list(graph.node):
+            if node.domain or any(i and model.get_initializer(i) is None for i in node.input):
+                continue
+            feeds = {i: model.get_initializer(i) for i in node.input if i}
+            values = ReferenceEvaluator(node).run(None, feeds)
+            graph.node.remove(node)
+            for o, v in zip(node.output, values):
+                model.set_initializer(o, v)
+            return model, True
+        return model, False
+
+
 def tidy(model: ModelWrapper) -> ModelWrapper:
     model = cleanup_model(model)
-    for t in (InferShapes(), InferDataTypes(), GiveUniqueNodeNames(), GiveReadableTensorNames()):
+    for t in (InferShapes(), FoldParameterOps(), InferDataTypes(), GiveUniqueNodeNames(), GiveReadableTensorNames()):
         model = model.transform(t)
     return model

@@ -111,3 +111,24 @@ def max_pool(x: np.ndarray, k: int, stride: int) -> np.ndarray:
 def global_accumulate(x: np.ndarray) -> np.ndarray:
     """Per-channel sum over all pixels of (N, H, W, C): a popcount for bits. Output (N, C)."""
     return x.astype(np.int64).sum(axis=(1, 2))
+
+
+def stream_threshold(x: np.ndarray, thresholds: np.ndarray, descending: np.ndarray) -> np.ndarray:
+    """Bits of a multi-bit stream (last axis = channels): x >= T_c, or x <= T_c where descending_c."""
+    t = thresholds.reshape(-1).astype(np.int64)
+    return np.where(descending.reshape(-1) != 0, x <= t, x >= t).astype(np.int64)
+
+
+def piecewise_term(x: np.ndarray, knot: np.ndarray, mul_hi: np.ndarray, off_hi: np.ndarray,
+                   mul_lo: np.ndarray, off_lo: np.ndarray) -> np.ndarray:
+    """Per channel: mul_hi * x + off_hi where x >= knot, else mul_lo * x + off_lo (all int64)."""
+    x = x.astype(np.int64)
+    return np.where(x >= knot, mul_hi * x + off_hi, mul_lo * x + off_lo)
+
+
+def residual_add(terms: list[np.ndarray], shift: int) -> np.ndarray:
+    """Sum of the per-input terms, rounded half up and shifted right by `shift` bits (floor)."""
+    total = sum(terms)
+    if shift:
+        total = total + (1 << (shift - 1))
+    return total >> shift

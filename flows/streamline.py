@@ -12,11 +12,13 @@ threshold that replaces "affine, then sign" is the exact integer boundary:
 
 Thresholds are clipped only to the range the accumulator can reach, which never
 changes an answer. The output graph holds standard ONNX ops plus qonnx's
-MultiThreshold, takes the raw integer input (pixel bytes) and produces exactly
-the outputs of the QONNX graph.
+MultiThreshold, takes the raw integer input (pixel bytes, or the +-1 signs where
+a BipolarQuant is the input quantizer) and produces exactly the outputs of the
+QONNX graph.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -29,10 +31,13 @@ from qonnx.custom_op.general.intquant import max_int, min_int, resolve_rounding_
 from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.util.basic import qonnx_make_model
 
+from .custom_ops import DOMAIN as CUSTOM_DOMAIN
 from .errors import UnsupportedNodeError
+from .fixed_point import Piece, integer_terms
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
 INPUT_NAME = "global_in"
+FIXED_POINT_KEY = "bnnflow.fixed_point"  # metadata: widths and error bounds of residual streams
 
 
 @dataclass
@@ -68,10 +73,22 @@ class IntTensor:
     dtype: DataType
     weight: str | None = None
     chain: tuple[str, ...] = ()
+    # A piecewise map (PReLU): below knot[c] the real value is lower[0][c] * int + lower[1][c].
+    knot: list[int] | None = None
+    lower: tuple[list[Fraction], list[Fraction]] | None = None
 
     @property
     def channels(self) -> int:
         return len(self.scale)
+
+    def pieces(self, c: int) -> tuple[int, Piece, Piece]:
+        """(knot, piece at/above it, piece below it) of channel c; a plain affine has one real piece."""
+        lo, hi = self.lo[c], self.hi[c]
+        knot = lo if self.knot is None else self.knot[c]
+        upper = Piece(self.scale[c], self.offset[c], max(knot, lo), hi)
+        if self.lower is None:
+            return knot, upper, Piece(self.scale[c], self.offset[c], lo, min(knot - 1, hi))
+        return knot, upper, Piece(self.lower[0][c], self.lower[1][c], lo, min(knot - 1, hi))
 
 
 @dataclass
@@ -123,6 +140,26 @@ def _quant_ints(node, x: np.ndarray, scale: np.ndarray, zeropt: np.ndarray, bits
     return resolve_rounding_mode(mode)(y) - zeropt
 
 
+def _sign_threshold(a: IntTensor, c: int, node) -> tuple[int, bool]:
+    """Where the real value of channel c is >= 0, as (T, descending): int >= T, or int <= T if descending.
+
+    The map from integer to real is monotone (affine, or PReLU with slope >= 0 of
+    an affine), so the set is an interval reaching one end of the integer range.
+    """
+    _, upper, lower = a.pieces(c)
+    parts = [p for p in (upper, lower) if p.lo <= p.hi]
+    directions = {(p.scale > 0) - (p.scale < 0) for p in parts} - {0}
+    if len(directions) > 1:
+        raise UnsupportedNodeError(node.name, node.op_type, f"channel {c} is not monotone and has no threshold")
+    if directions == {-1}:
+        last = [min(math.floor(-p.offset / p.scale), p.hi) if p.scale else (p.hi if p.offset >= 0 else p.lo - 1)
+                for p in parts]
+        return max([v for v, p in zip(last, parts) if v >= p.lo], default=a.lo[c] - 1), True
+    first = [max(math.ceil(-p.offset / p.scale), p.lo) if p.scale else (p.lo if p.offset >= 0 else p.hi + 1)
+             for p in parts]
+    return min([v for v, p in zip(first, parts) if v <= p.hi], default=a.hi[c] + 1), False
+
+
 def _int_dtype(lo: int, hi: int) -> DataType:
     for bits in range(1, 64):
         if lo >= 0 and hi <= 2**bits - 1:
@@ -139,6 +176,7 @@ class Streamliner:
         self.src = model.transform(InferShapes())
         self.b = _Builder(model)
         self.values: dict[str, object] = {}
+        self.fixed_point: list[dict] = []  # one entry per residual add: widths, scale, error bound
         self.input_dtype: DataType | None = None
 
     def run(self) -> ModelWrapper:
@@ -161,12 +199,18 @@ class Streamliner:
             raise UnsupportedNodeError(node.name, node.op_type, f"input {name!r} has no producer")
         return self.values[name]
 
-    def _int_input(self, node, index: int = 0) -> IntTensor:
+    def _int_input(self, node, index: int = 0, piecewise: bool = False) -> IntTensor:
         v = self._get(node.input[index], node)
         if not isinstance(v, IntTensor):
             what = "a float (unquantized) tensor" if isinstance(v, RawTensor) else "a constant"
             raise UnsupportedNodeError(
                 node.name, node.op_type, f"input {node.input[index]!r} is {what}; a quantized tensor is needed"
+            )
+        if v.knot is not None and not piecewise:
+            raise UnsupportedNodeError(
+                node.name, node.op_type,
+                f"input {node.input[index]!r} is piecewise (after a PReLU); only affine ops, a sign or a "
+                "residual add may follow it",
             )
         return v
 
@@ -209,31 +253,42 @@ class Streamliner:
         if isinstance(x, np.ndarray):
             self.values[node.output[0]] = QuantConst(np.where(x >= 0, 1.0, -1.0), scale)
             return
-        a = self._int_input(node)
         if scale.size != 1:
             raise UnsupportedNodeError(node.name, node.op_type, "activation scale must be per-tensor")
-        thresholds = []
+        if isinstance(x, RawTensor):
+            # The sign of the raw input is the input quantizer: the integer graph takes
+            # the +-1 codes themselves (a host feeds sign(x), x >= 0 -> +1).
+            self.input_dtype = DataType["BIPOLAR"]
+            self.b.dtypes[x.name] = self.input_dtype
+            self.values[node.output[0]] = IntTensor(x.name, [_frac(scale.item())], [Fraction(0)], [-1], [1],
+                                                    self.input_dtype)
+            return
+        a = self._int_input(node, piecewise=True)
+        # A decreasing channel negates its producer's weights where only this sign reads
+        # them; elsewhere (a residual stream, a shared accumulator) the sign compares the
+        # negated integer, which the hardware does as a descending threshold.
+        negatable = a.knot is None and a.weight is not None and \
+            all(len(self.src.find_consumers(t)) == 1 for t in a.chain)
+        thresholds, signs = [], []
         for c in range(a.channels):
-            s, o, lo, hi = a.scale[c], a.offset[c], a.lo[c], a.hi[c]
-            if s == 0:
-                t = lo if o >= 0 else hi + 1
-            else:
-                if s < 0:
-                    self._negate_channel(a, c, node)
-                    s, lo, hi = -s, -hi, -lo
-                    a.scale[c], a.lo[c], a.hi[c] = s, lo, hi
-                t = min(max(math.ceil(-o / s), lo), hi + 1)
+            t, descending = _sign_threshold(a, c, node)
+            if descending and negatable:
+                self._negate_channel(a, c, node)
+                a.scale[c], a.lo[c], a.hi[c] = -a.scale[c], -a.hi[c], -a.lo[c]
+                t, descending = _sign_threshold(a, c, node)
             thresholds.append(t)
-        tname = self.b.const(f"{node.name}_thresholds", np.array(thresholds, dtype=np.float32).reshape(-1, 1))
-        out = self.b.emit(
-            "MultiThreshold",
-            [a.name, tname],
-            node.name,
-            domain=QONNX_DOMAIN,
-            out_dtype="BIPOLAR",
-            out_scale=2.0,
-            out_bias=-1.0,
-        )
+            signs.append(-1 if descending else 1)
+        if -1 in signs or max(max(abs(v) for v in a.lo), max(abs(v) for v in a.hi)) >= 2**24:
+            # MultiThreshold cannot compare downwards, and above 2^24 its float32 thresholds would round.
+            rank = len(self._shape(node.input[0]))
+            out = self.b.emit("StreamThreshold", [a.name], node.name, domain=CUSTOM_DOMAIN,
+                              thresholds=[-t if d < 0 else t for t, d in zip(thresholds, signs)],
+                              descending=[int(d < 0) for d in signs], channel_axis=1 if rank > 2 else -1,
+                              bipolar=1, outputDataType="BIPOLAR")
+        else:
+            tname = self.b.const(f"{node.name}_thresholds", np.array(thresholds, dtype=np.float32).reshape(-1, 1))
+            out = self.b.emit("MultiThreshold", [a.name, tname], node.name, domain=QONNX_DOMAIN,
+                              out_dtype="BIPOLAR", out_scale=2.0, out_bias=-1.0)
         self.b.dtypes[out] = DataType["BIPOLAR"]
         s = _frac(scale.item())
         c = a.channels
@@ -423,16 +478,19 @@ class Streamliner:
 
     # -- elementwise affine ----------------------------------------------------
     def _affine(self, node, mul: list[Fraction] | None, add: list[Fraction] | None) -> None:
-        x = self._broadcast(self._int_input(node), len(mul or add))
-        out = IntTensor(
-            x.name, list(x.scale), list(x.offset), list(x.lo), list(x.hi), x.dtype, x.weight, x.chain + (node.output[0],)
-        )
-        if mul is not None:
-            out.scale = [s * m for s, m in zip(out.scale, mul)]
-            out.offset = [o * m for o, m in zip(out.offset, mul)]
-        if add is not None:
-            out.offset = [o + a for o, a in zip(out.offset, add)]
-        self.values[node.output[0]] = out
+        x = self._broadcast(self._int_input(node, piecewise=True), len(mul or add))
+
+        def apply(scale: list[Fraction], offset: list[Fraction]) -> tuple[list[Fraction], list[Fraction]]:
+            if mul is not None:
+                scale, offset = [s * m for s, m in zip(scale, mul)], [o * m for o, m in zip(offset, mul)]
+            if add is not None:
+                offset = [o + a for o, a in zip(offset, add)]
+            return list(scale), list(offset)
+
+        scale, offset = apply(x.scale, x.offset)
+        self.values[node.output[0]] = IntTensor(
+            x.name, scale, offset, list(x.lo), list(x.hi), x.dtype, x.weight, x.chain + (node.output[0],),
+            x.knot, None if x.lower is None else apply(*x.lower))
 
     @staticmethod
     def _broadcast(x: IntTensor, channels: int) -> IntTensor:
@@ -442,10 +500,57 @@ class Streamliner:
         if x.channels != 1:
             raise ValueError(f"{x.name}: {x.channels} channels cannot broadcast to {channels}")
         return IntTensor(x.name, x.scale * channels, x.offset * channels, x.lo * channels, x.hi * channels,
-                         x.dtype, x.weight, x.chain)
+                         x.dtype, x.weight, x.chain, None if x.knot is None else x.knot * channels,
+                         None if x.lower is None else (x.lower[0] * channels, x.lower[1] * channels))
 
     def _shape(self, name: str) -> list[int]:
         return list(self.src.get_tensor_shape(name))
+
+    def _op_PRelu(self, node) -> None:
+        x = self._int_input(node)
+        slope = _per_channel(self._const_input(node, 1), self._shape(node.input[0]), node) \
+            if self._const_input(node, 1).size > 1 else [_frac(self._const_input(node, 1).item())]
+        channels = max(x.channels, len(slope))
+        x, slope = self._broadcast(x, channels), slope * (channels // len(slope))
+        if any(q < 0 for q in slope):
+            raise UnsupportedNodeError(node.name, node.op_type, "a negative slope is not monotone; clamp it at 0")
+        knot, upper, lower = [], ([], []), ([], [])
+        for c, q in enumerate(slope):
+            s, o = x.scale[c], x.offset[c]
+            if s > 0:  # real >= 0 from ceil(-o / s) up
+                k, up, low = math.ceil(-o / s), (s, o), (q * s, q * o)
+            elif s < 0:  # real < 0 from floor(-o / s) + 1 up
+                k, up, low = math.floor(-o / s) + 1, (q * s, q * o), (s, o)
+            else:
+                k, up = x.lo[c], (Fraction(0), o if o >= 0 else q * o)
+                low = up
+            knot.append(k)
+            for dst, src in ((upper, up), (lower, low)):
+                dst[0].append(src[0])
+                dst[1].append(src[1])
+        self.values[node.output[0]] = IntTensor(x.name, upper[0], upper[1], list(x.lo), list(x.hi), x.dtype,
+                                                knot=knot, lower=lower)
+
+    def _residual_add(self, node) -> None:
+        """The sum of two quantized tensors as a fixed-point stream with one shared scale."""
+        channels = self._shape(node.output[0])[1]
+        parts = [self._broadcast(self._int_input(node, i, piecewise=True), channels) for i in range(2)]
+        terms = integer_terms([[p.pieces(c) for c in range(channels)] for p in parts])
+        rank = len(self._shape(node.output[0]))
+        attrs = {}
+        for i in range(2):
+            for key in ("knot", "mul_hi", "off_hi", "mul_lo", "off_lo"):
+                attrs[f"{key}{i}"] = getattr(terms, key)[i]
+        out = self.b.emit("ResidualAdd", [p.name for p in parts], node.name, domain=CUSTOM_DOMAIN,
+                          shift=terms.shift, channel_axis=1 if rank > 2 else -1,
+                          outputDataType=f"INT{terms.bits}", **attrs)
+        dt = DataType[f"INT{terms.bits}"]
+        self.b.dtypes[out] = dt
+        self.fixed_point.append({"node": node.name, "bits": terms.bits, "acc_bits": terms.acc_bits,
+                                 "scale": str(terms.scale), "shift": terms.shift,
+                                 "error_bound": terms.error_bound})
+        self.values[node.output[0]] = IntTensor(out, [terms.scale] * channels, [Fraction(0)] * channels,
+                                                terms.lo, terms.hi, dt)
 
     def _const_operand(self, node) -> tuple[IntTensor, np.ndarray]:
         x = self._get(node.input[0], node)
@@ -454,6 +559,9 @@ class Streamliner:
         raise UnsupportedNodeError(node.name, node.op_type, "the tensor operand must come first")
 
     def _op_Add(self, node) -> None:
+        if isinstance(self._get(node.input[1], node), IntTensor):
+            self._residual_add(node)
+            return
         _, c = self._const_operand(node)
         self._affine(node, None, _per_channel(c, self._shape(node.input[0]), node))
 
@@ -524,6 +632,8 @@ class Streamliner:
         for k, v in self.b.inits.items():
             model.set_initializer(k, v)
         model = model.transform(InferShapes())
+        if self.fixed_point:
+            model.set_metadata_prop(FIXED_POINT_KEY, json.dumps(self.fixed_point))
         model.set_tensor_datatype(INPUT_NAME, self.input_dtype)
         for k, v in self.b.dtypes.items():
             model.set_tensor_datatype(k, v)

@@ -29,7 +29,11 @@ from .quantizers import BinaryAct, BinaryWeightPerChannel, BinaryWeightPerTensor
 
 WS_EPS = 1e-5
 PAD_VALUES = (-1.0, 0.0, 1.0)
-RESIDUAL_ALPHA = 0.2
+# 0.2 on a 6-bit fixed-point grid (13/64 = 0.203125): the residual stream the
+# hardware carries as an integer is then the exact value the float32 forward computes.
+RESIDUAL_ALPHA = 13 / 64
+# RPReLU's shifts and slope live on this fixed-point grid for the same reason.
+RPRELU_FRAC_BITS = 4
 
 
 class ScaledWSMixin:
@@ -146,6 +150,12 @@ def binary_act() -> QuantIdentity:
     return QuantIdentity(act_quant=BinaryAct, return_quant_tensor=True)
 
 
+def fixed_point(p: torch.Tensor, frac_bits: int) -> torch.Tensor:
+    """p rounded to multiples of 2^-frac_bits, with a straight-through gradient."""
+    step = 2.0**-frac_bits
+    return p + (torch.round(p / step) * step - p).detach()
+
+
 def _channel_param(channels: int, value: float) -> nn.Parameter:
     return nn.Parameter(torch.full((1, channels, 1, 1), float(value)))
 
@@ -181,10 +191,11 @@ class RPReLU(nn.Module):
 
     @property
     def slope(self) -> torch.Tensor:
-        return self.raw_slope.clamp(min=0.0)
+        return fixed_point(self.raw_slope.clamp(min=0.0), RPRELU_FRAC_BITS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.prelu(x - self.shift_in, self.slope) + self.shift_out
+        shift_in, shift_out = (fixed_point(p, RPRELU_FRAC_BITS) for p in (self.shift_in, self.shift_out))
+        return F.prelu(x - shift_in, self.slope) + shift_out
 
 
 class GlobalAvgPool(nn.Module):

@@ -5,13 +5,15 @@ flows.kernels, so qonnx's execute_onnx runs a hardware graph node by node.
 """
 from .label_select import LabelSelect
 from .mvtu import MVTU
+from .residual import ResidualAdd, StreamThreshold
 from .stream_ops import GlobalAccumulate, MaxPoolNHWC, ScoreAffine, SlidingWindow, StreamConcat
 
 DOMAIN = "flows.custom_ops"
 
 custom_op = {
     op.__name__: op
-    for op in (MVTU, LabelSelect, SlidingWindow, MaxPoolNHWC, StreamConcat, GlobalAccumulate, ScoreAffine)
+    for op in (MVTU, LabelSelect, SlidingWindow, MaxPoolNHWC, StreamConcat, GlobalAccumulate, ScoreAffine,
+               ResidualAdd, StreamThreshold)
 }
 
 __all__ = list(custom_op) + ["DOMAIN", "custom_op"]

@@ -40,7 +40,9 @@ class KernelOp(CustomOp):
     def execute_node(self, context, graph):
         outs = self.compute(self._inputs(lambda n: np.asarray(context[n]).astype(np.int64)))
         for name, value in zip(self.onnx_node.output, outs):
-            context[name] = value.astype(np.float32)
+            # Wide residual streams exceed float32's exact integers; float64 holds them.
+            exact32 = value.size == 0 or np.abs(value).max() < 2**24
+            context[name] = value.astype(np.float32 if exact32 else np.float64)
 
     def verify_node(self):
         return []
