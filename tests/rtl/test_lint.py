@@ -43,6 +43,16 @@ CASES: list[tuple[str, list[str], list[dict[str, int]]]] = [
         {"PIXELS": 5, "CH": 4, "EW": 8, "SIGNED": 1, "OUT_BITS": 12, "OUT_PE": 2},
         {"PIXELS": 1, "CH": 8, "PE": 8, "EW": 3, "OUT_BITS": 3, "OUT_PE": 4},
     ]),
+    ("bnn_threshold", [], [{}, {"C": 12, "PE": 4, "IN_BITS": 4, "IN_SIGNED": 1, "T_BITS": 12},
+                           {"C": 1, "PE": 1, "IN_BITS": 1, "T_BITS": 2}]),
+    ("bnn_residual_add", [], [
+        {},
+        # Constants wider than the datapath, OUT_BITS beyond it, rounding shift.
+        {"C": 8, "PE": 4, "IN0_BITS": 6, "IN0_SIGNED": 1, "IN1_BITS": 2, "F_BITS": 16,
+         "ACC_BITS": 9, "SHIFT": 3, "OUT_BITS": 12},
+        {"C": 1, "PE": 1, "IN0_BITS": 1, "IN1_BITS": 3, "IN1_SIGNED": 1, "F_BITS": 2,
+         "ACC_BITS": 4, "SHIFT": 1, "OUT_BITS": 2},
+    ]),
 ]
 
 

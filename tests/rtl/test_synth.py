@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import subprocess
 from pathlib import Path
@@ -27,6 +28,10 @@ CASES: list[tuple[str, list[str], dict[str, int | str]]] = [
     ("bnn_duplicate", [], {"WIDTH": 32}),
     ("bnn_global_acc", ["bnn_dwc"], {"PIXELS": 64, "CH": 64, "PE": 8, "EW": 1, "OUT_BITS": 7,
                                      "OUT_PE": 4}),
+    ("bnn_threshold", [], {"C": 64, "PE": 4, "IN_BITS": 8, "IN_SIGNED": 1, "T_BITS": 11}),
+    ("bnn_residual_add", [], {"C": 64, "PE": 2, "IN0_BITS": 8, "IN0_SIGNED": 1, "IN1_BITS": 8,
+                              "IN1_SIGNED": 0, "F_BITS": 16, "ACC_BITS": 24, "SHIFT": 4,
+                              "OUT_BITS": 8}),
 ]
 
 
@@ -39,12 +44,31 @@ def _write_roms(params: dict[str, int | str], d: Path) -> dict[str, int | str]:
     return {**params, "WEIGHT_FILE": str(w), "THRESH_FILE": str(t)}
 
 
+# Modules with one PARAM_FILE ROM of C/PE words: their word width in bits.
+_PARAM_WORD_BITS = {
+    "bnn_threshold": lambda p: int(p["PE"]) * (int(p["T_BITS"]) + 1),
+    "bnn_residual_add": lambda p: int(p["PE"]) * 10 * int(p["F_BITS"]),
+}
+
+
+def _write_param_rom(top: str, params: dict[str, int | str], d: Path) -> dict[str, int | str]:
+    # Yosys fails on a missing $readmemh file, and constant contents would be optimised away.
+    bits = _PARAM_WORD_BITS[top](params)
+    rom = d / "p.hex"
+    rng = random.Random(bits)
+    rom.write_text("".join(f"{rng.getrandbits(bits):x}\n"
+                           for _ in range(int(params["C"]) // int(params["PE"]))))
+    return {**params, "PARAM_FILE": str(rom)}
+
+
 @pytest.mark.parametrize("top,extra,params", CASES,
                          ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_synth_xilinx(top: str, extra: list[str], params: dict[str, int | str],
                       tmp_path: Path) -> None:
     if top == "bnn_mvtu":
         params = _write_roms(params, tmp_path)
+    elif top in _PARAM_WORD_BITS:
+        params = _write_param_rom(top, params, tmp_path)
     chparams = " ".join(f"-set {k} {v if isinstance(v, int) else chr(34) + v + chr(34)}"
                         for k, v in params.items())
     files = " ".join(str(f) for f in rtl(top, *extra))
@@ -59,3 +83,8 @@ def test_synth_xilinx(top: str, extra: list[str], params: dict[str, int | str],
         # The weight ROM and the line buffer must become block RAM.
         stat = (tmp_path / "stat.txt").read_text()
         assert re.search(r"RAMB(18|36)E1", stat), stat
+    if top == "bnn_residual_add":
+        # One DSP per input and lane: the piece is selected before the multiply.
+        stat = (tmp_path / "stat.txt").read_text()
+        m = re.search(r"DSP48E1\s+(\d+)", stat)
+        assert m and int(m.group(1)) == 2 * int(params["PE"]), stat
