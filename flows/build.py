@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 
@@ -144,6 +145,14 @@ def step_export(model: ModelWrapper | None, cfg: BuildConfig) -> ModelWrapper:
 
 def step_streamline(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     out = streamline(model)
+    if out.get_tensor_datatype(INPUT_NAME) == DataType["BIPOLAR"]:
+        # Every later step feeds dataset bytes as the input codes; a sign input would take them as +-1.
+        quant = next(n for n in model.graph.node if n.op_type == "BipolarQuant" and
+                     model.get_initializer(n.input[0]) is None)
+        raise BuildConfigError(
+            f"model {cfg.model!r}: its input quantizer {quant.name!r} (BipolarQuant) takes the sign of the input, "
+            "but the build feeds 8-bit dataset images; it supports only an unsigned integer input quantizer"
+        )
     images, _ = cfg.test_images(cfg.n_verify)
     _verify_same_outputs(model, _pixels, out, _ints, images, "streamlining")
     cfg.log(f"  execute_onnx: streamlined == QONNX on {len(images)} images")

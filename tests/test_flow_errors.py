@@ -1,19 +1,24 @@
 """Bad requests end in a clear error and a non-zero exit, never a traceback."""
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import torch.nn as nn
 from onnx import TensorProto, helper
 from qonnx.core.onnx_exec import execute_onnx
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.util.basic import qonnx_make_model
 
 from flows.errors import ModelFileError, UnsupportedNodeError
-from flows.fileio import load_onnx
+from flows.export import export_qonnx
+from flows.fileio import load_onnx, save_onnx
 from flows.golden import run_golden
 from flows.lower import lower_to_hw
 from flows.streamline import streamline
+from models.layers import BinaryConv2d, BinaryLinear, input_quant
+from models.zoo.blocks import classifier, conv_sign, linear_sign
 
 
 def _cli(*args, env=None):
@@ -105,3 +110,54 @@ def test_per_channel_output_affine_becomes_exact_integer_scores():
     x = np.random.default_rng(0).integers(0, 256, size=(500, 4))
     ref = np.stack([execute_onnx(s, {"global_in": r[None].astype(np.float32)})[s.graph.output[0].name][0] for r in x])
     assert np.array_equal(run_golden(hw, x)[hw.graph.output[0].name][:, 0], ref.argmax(1))
+
+
+# -- Brevitas models the compiler must refuse, naming the node at fault ----------------
+
+
+def _streamline_error(model: nn.Module, shape: tuple[int, ...]) -> tuple[UnsupportedNodeError, ModelWrapper]:
+    qonnx = export_qonnx(model.eval(), shape)
+    with pytest.raises(UnsupportedNodeError) as info:
+        streamline(qonnx)
+    return info.value, qonnx
+
+
+def test_zero_padded_binary_conv_names_the_conv():
+    """Ordinary zero padding of a +-1 tensor: the hardware carries one bit and has no 0."""
+    model = nn.Sequential(input_quant(), conv_sign(1, 4, 3, False), BinaryConv2d(4, 3, 3, padding=1, pad_value=0.0),
+                          nn.Flatten(), classifier(3 * 4 * 4, 2))
+    err, qonnx = _streamline_error(model, (1, 6, 6))
+    assert err.node_name == qonnx.get_nodes_by_op_type("Conv")[1].name and err.op_type == "Conv"
+    assert "with 0.0, which a +-1 tensor cannot hold; pad binary activations with -1 or +1" in str(err)
+
+
+def test_unquantized_relu_into_binary_layer_names_the_relu():
+    model = nn.Sequential(input_quant(), nn.Flatten(), BinaryLinear(16, 8), nn.ReLU(), classifier(8, 3))
+    err, qonnx = _streamline_error(model, (1, 4, 4))
+    assert err.node_name == qonnx.get_nodes_by_op_type("Relu")[0].name and err.op_type == "Relu"
+    assert "not supported" in str(err)
+
+
+def test_binary_layer_without_input_quantizer_names_the_layer():
+    err, qonnx = _streamline_error(nn.Sequential(nn.Flatten(), classifier(16, 3)), (1, 4, 4))
+    assert err.node_name == qonnx.get_nodes_by_op_type("MatMul")[0].name
+    flat = qonnx.get_nodes_by_op_type("Flatten")[0].output[0]
+    assert f"input {flat!r} is a float (unquantized) tensor; a quantized tensor is needed" in str(err)
+
+
+@pytest.mark.parametrize("head, op_type", [(nn.Sigmoid(), "Sigmoid"), (nn.Softmax(dim=1), "Softmax")])
+def test_unknown_op_in_export_names_node_and_op(head, op_type):
+    model = nn.Sequential(input_quant(), nn.Flatten(), linear_sign(16, 8, False), classifier(8, 3), head)
+    err, qonnx = _streamline_error(model, (1, 4, 4))
+    name = qonnx.get_nodes_by_op_type(op_type)[0].name
+    assert err.node_name == name and err.op_type == op_type
+    assert str(err) == f"node {name!r} (op {op_type}): op type is not supported by the streamliner"
+
+
+def test_truncated_onnx_file(tmp_path):
+    """Half of a real ONNX file (an interrupted copy) names the file, like a file that was never ONNX."""
+    path = tmp_path / "cut.onnx"
+    save_onnx(export_qonnx(nn.Sequential(input_quant(), nn.Flatten(), classifier(16, 3)).eval(), (1, 4, 4)), path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ModelFileError, match=re.escape(f"{path} is not a valid ONNX model")):
+        load_onnx(path)
