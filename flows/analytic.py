@@ -129,9 +129,24 @@ def duplicate(WIDTH: int) -> Resources:
     return Resources(LUT=4, FF=WIDTH + 2)
 
 
+def threshold(C: int, PE: int, IN_BITS: int, IN_SIGNED: int, T_BITS: int) -> Resources:
+    """bnn_threshold: PE comparators of T_BITS against a ROM of C/PE words, one output register."""
+    rom = memory(PE * (T_BITS + 1), C // PE, False)
+    return Resources(LUT=PE * (T_BITS + 1) + rom.LUT, FF=PE + 8, BRAM36=rom.BRAM36)
+
+
+def residual_add(C: int, PE: int, IN0_BITS: int, IN0_SIGNED: int, IN1_BITS: int, IN1_SIGNED: int, F_BITS: int,
+                 ACC_BITS: int, SHIFT: int, OUT_BITS: int) -> Resources:
+    """bnn_residual_add: per lane and input a knot compare, a piece select and one DSP multiply-add."""
+    rom = memory(PE * 10 * F_BITS, C // PE, False)
+    per_lane = 2 * (2 * F_BITS + ACC_BITS) + 2 * ACC_BITS
+    return Resources(LUT=PE * per_lane + rom.LUT, FF=PE * (3 * ACC_BITS + OUT_BITS) + 8, DSP=2 * PE,
+                     BRAM36=rom.BRAM36)
+
+
 MODELS: dict[str, Callable[..., Resources]] = {
     "bnn_mvtu": mvtu, "bnn_fifo": fifo, "bnn_dwc": dwc, "bnn_label_select": label_select,
-    "bnn_duplicate": duplicate,
+    "bnn_duplicate": duplicate, "bnn_threshold": threshold, "bnn_residual_add": residual_add,
 }
 # Stream glue whose model is close enough that synthesising every instance is
 # not worth minutes of Yosys: the measured estimate takes these from the model.

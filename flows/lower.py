@@ -110,9 +110,15 @@ class Lowering:
         src_shape = self.src.get_tensor_shape(INPUT_NAME)
         dt = self.src.get_tensor_datatype(INPUT_NAME)
         shape = [src_shape[0], *src_shape[2:], src_shape[1]] if len(src_shape) == 4 else list(src_shape)
-        if dt.signed() or not dt.is_integer():
-            raise UnsupportedNodeError("graph", "input", f"input datatype {dt.name} must be an unsigned integer")
-        self.input = HwTensor(INPUT_NAME, shape, dt, 1, np.zeros(shape[-1], dtype=np.int64), 0, int(dt.max()))
+        if dt == DataType["BIPOLAR"]:
+            # A +-1 input streams as bits (1 = +1), so the first layer runs in XNOR mode.
+            self.input = HwTensor(INPUT_NAME, shape, DataType["BINARY"], 2, np.full(shape[-1], -1, dtype=np.int64),
+                                  0, 1)
+        elif dt.signed() or not dt.is_integer():
+            raise UnsupportedNodeError("graph", "input",
+                                       f"input datatype {dt.name} must be an unsigned integer or bipolar")
+        else:
+            self.input = HwTensor(INPUT_NAME, shape, dt, 1, np.zeros(shape[-1], dtype=np.int64), 0, int(dt.max()))
         self.tensors[INPUT_NAME] = self.input
         self.hw[INPUT_NAME] = self.input
         output = None
@@ -212,7 +218,13 @@ class Lowering:
         out = self._emit("MVTU", inputs, shape, acc_dt, out_a, out_b, acc_lo, acc_hi,
                          **self._mvtu_attrs(mw, mh, xnor, x, acc_dt, True))
         self.hw[node.output[0]] = out
-        return self._lower_output(node, out)
+        # A raw accumulator is the class scores, or an operand of a residual stream / standalone threshold.
+        return self._lower_output(node, out) if self._feeds_output(node.output[0]) else None
+
+    def _feeds_output(self, tensor: str) -> bool:
+        while (n := self._single_consumer(tensor)) is not None and n.op_type in ("Mul", "Add"):
+            tensor = n.output[0]
+        return tensor in [o.name for o in self.src.graph.output]
 
     @staticmethod
     def _mvtu_attrs(mw: int, mh: int, xnor: bool, x: HwTensor, acc_dt: DataType, raw: bool) -> dict:
@@ -230,7 +242,49 @@ class Lowering:
         return t[:, 0].astype(np.int64)
 
     def _lower_MultiThreshold(self, node):
-        raise UnsupportedNodeError(node.name, node.op_type, "a threshold must directly follow a Conv or MatMul")
+        # Not fused into an MVTU: the accumulator also feeds a residual add.
+        x = self._input(node)
+        self._stream_threshold(node, x, self._thresholds(node), np.zeros(x.shape[-1], dtype=np.int64))
+
+    def _lower_StreamThreshold(self, node):
+        x = self._input(node)
+        a = _attrs(node)
+        self._stream_threshold(node, x, np.array(a["thresholds"]), np.array(a["descending"]))
+
+    def _stream_threshold(self, node, x: HwTensor, t: np.ndarray, descending: np.ndarray) -> None:
+        """Move thresholds on the streamlined integer v = a * hw + b_c onto the hardware value."""
+        if x.is_bits:
+            raise UnsupportedNodeError(node.name, node.op_type, "thresholding a binary stream again")
+        up = np.array([_ceil_div(int(ti) - int(bi), x.a) for ti, bi in zip(t, x.b)])
+        down = np.array([(int(ti) - int(bi)) // x.a for ti, bi in zip(t, x.b)])
+        # Clipping to one past the reachable range changes no answer and bounds the comparator width.
+        hw_t = np.where(descending != 0, np.clip(down, x.lo - 1, x.hi), np.clip(up, x.lo, x.hi + 1))
+        out = self._emit("StreamThreshold", [x.name], x.shape, DataType["BINARY"], 2, np.full(x.shape[-1], -1), 0, 1,
+                         thresholds=[int(v) for v in hw_t], descending=[int(v) for v in descending],
+                         inputDataType=x.dtype.name, numPixels=math.prod(x.shape[1:-1]), Channels=x.shape[-1])
+        self.hw[node.output[0]] = out
+
+    def _lower_ResidualAdd(self, node):
+        a = _attrs(node)
+        parts = [self._input(node, i) for i in range(2)]
+        if parts[0].shape != parts[1].shape:
+            raise UnsupportedNodeError(node.name, node.op_type, f"operand shapes {parts[0].shape} and {parts[1].shape}")
+        attrs = {}
+        for i, x in enumerate(parts):
+            # term(v) with v = a * hw + b_c: the knot and coefficients move onto hw exactly.
+            b = x.b.astype(object)
+            knot, mul_hi, off_hi, mul_lo, off_lo = (np.array(a[f"{k}{i}"], dtype=object)
+                                                    for k in ("knot", "mul_hi", "off_hi", "mul_lo", "off_lo"))
+            attrs[f"knot{i}"] = [_ceil_div(int(k) - int(bc), x.a) for k, bc in zip(knot, b)]
+            attrs[f"mul_hi{i}"] = [int(m) * x.a for m in mul_hi]
+            attrs[f"off_hi{i}"] = [int(m) * int(bc) + int(o) for m, bc, o in zip(mul_hi, b, off_hi)]
+            attrs[f"mul_lo{i}"] = [int(m) * x.a for m in mul_lo]
+            attrs[f"off_lo{i}"] = [int(m) * int(bc) + int(o) for m, bc, o in zip(mul_lo, b, off_lo)]
+        dt = DataType[a["outputDataType"].decode() if isinstance(a["outputDataType"], bytes) else a["outputDataType"]]
+        out = self._emit("ResidualAdd", [p.name for p in parts], parts[0].shape, dt, 1, np.zeros(parts[0].shape[-1]),
+                         int(dt.min()), int(dt.max()), shift=a.get("shift", 0), channel_axis=-1,
+                         numPixels=math.prod(parts[0].shape[1:-1]), Channels=parts[0].shape[-1], **attrs)
+        self.hw[node.output[0]] = out
 
     def _lower_MaxPool(self, node):
         a = _attrs(node)

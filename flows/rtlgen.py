@@ -19,6 +19,9 @@ from qonnx.custom_op.registry import getCustomOp
 
 from .errors import UnsupportedNodeError
 from .fileio import write_json, write_text
+from .fixed_point import signed_bits
+from .rtl_words import RESIDUAL_FIELDS, residual_add_words
+from .rtl_words import threshold_words as stream_threshold_words
 
 HW_RTL = Path(__file__).resolve().parent.parent / "hw" / "rtl"
 TOP = "bnn_top"
@@ -278,6 +281,50 @@ class TopBuilder:
         self.layers.append({"name": node.name, "op_type": node.op_type, "cycles": channels // pe, "params": params})
         return out
 
+    def stream_threshold(self, node, s: _Stream) -> _Stream:
+        op = getCustomOp(node)
+        t, desc = op.get_nodeattr("thresholds"), op.get_nodeattr("descending")
+        pe = op.get_nodeattr("PE")
+        s = self.reshape(s, pe, node.name)
+        # Thresholds are clipped to one past the input range, so the input width bounds them.
+        t_bits = max(s.elem_bits + 2, signed_bits(min(t), max(t)))
+        pfile = f"{node.name}_params.hex"
+        write_text(self.dir / pfile, hex_words(stream_threshold_words(t, desc, pe, t_bits), pe * (t_bits + 1)))
+        self.files.append(pfile)
+        out = _Stream(self._wire(node.name, pe), pe, 1, False)
+        params = {"C": len(t), "PE": pe, "IN_BITS": s.elem_bits, "IN_SIGNED": int(s.signed), "T_BITS": t_bits,
+                  "PARAM_FILE": f'"{pfile}"'}
+        self._unit("bnn_threshold", f"{node.name}_i", params, s, out)
+        self.layers.append({"name": node.name, "op_type": node.op_type, "cycles": op.cycles(), "params": params})
+        return out
+
+    def residual_add(self, node, parts: list[_Stream]) -> _Stream:
+        op = getCustomOp(node)
+        pe = op.get_nodeattr("PE")
+        parts = [self.reshape(p, pe, f"{node.name}_in{i}") for i, p in enumerate(parts)]
+        coeffs = {k: [op.get_nodeattr(f"{k}{i}") for i in range(2)] for k in RESIDUAL_FIELDS}
+        flat = [v for rows in coeffs.values() for row in rows for v in row]
+        f_bits = signed_bits(min(flat), max(flat))
+        shift = op.get_nodeattr("shift")
+        # Widest selected term over each input's whole code range, both terms, and the rounding constant.
+        peak = sum(max(abs(m) * (1 << p.elem_bits) + abs(k) for key_m, key_k in (("mul_hi", "off_hi"), ("mul_lo", "off_lo"))
+                       for m, k in zip(coeffs[key_m][i], coeffs[key_k][i]))
+                   for i, p in enumerate(parts))
+        acc_bits = max(signed_bits(-peak, peak + (1 << shift)), max(p.elem_bits for p in parts) + 1)
+        out_bits = DataType[op.get_nodeattr("outputDataType")].bitwidth()
+        pfile = f"{node.name}_params.hex"
+        write_text(self.dir / pfile, hex_words(residual_add_words(coeffs, pe, f_bits), pe * 10 * f_bits))
+        self.files.append(pfile)
+        out = _Stream(self._wire(node.name, pe * out_bits), pe, out_bits, True)
+        params = {"C": len(coeffs["knot"][0]), "PE": pe, "IN0_BITS": parts[0].elem_bits,
+                  "IN0_SIGNED": int(parts[0].signed), "IN1_BITS": parts[1].elem_bits,
+                  "IN1_SIGNED": int(parts[1].signed), "F_BITS": f_bits, "ACC_BITS": acc_bits, "SHIFT": shift,
+                  "OUT_BITS": out_bits, "PARAM_FILE": f'"{pfile}"'}
+        self._instance("bnn_residual_add", f"{node.name}_i", params,
+                       {"s0_axis": parts[0].name, "s1_axis": parts[1].name, "m_axis": out.name})
+        self.layers.append({"name": node.name, "op_type": node.op_type, "cycles": op.cycles(), "params": params})
+        return out
+
     def fork(self, tensor: str, s: _Stream) -> list[_Stream]:
         """One stream per consumer of `tensor`, each behind a FIFO deep enough for its branch's skew."""
         consumers = self.model.find_consumers(tensor)
@@ -299,8 +346,8 @@ class TopBuilder:
         return [self.fifo(b, f"{c.name}_in", self._skew_depth(c, consumers, b)) for b, c in zip(branches, consumers)]
 
     def _skew_depth(self, consumer, siblings, s: _Stream) -> int:
-        """Beats a bypass branch must hold while a sibling window generator fills its line buffer."""
-        windows = [getCustomOp(n) for n in siblings if n.op_type == "SlidingWindow" and n is not consumer]
+        """Beats a bypass branch must hold while a window generator on a sibling path fills its line buffer."""
+        windows = [getCustomOp(n) for n in self._windows_ahead([n for n in siblings if n is not consumer], consumer)]
         if consumer.op_type == "SlidingWindow" or not windows:
             return LINK_FIFO_DEPTH
         beats_per_pixel = max(1, self.model.get_tensor_shape(consumer.input[0])[-1] // s.elems)
@@ -310,6 +357,19 @@ class TopBuilder:
             top, left, _, right = w.get_nodeattr("Pads")
             lag = max(lag, ((k - top + 1) * width + k) * beats_per_pixel)
         return 2 * lag + 32
+
+    def _windows_ahead(self, starts: list, join) -> list:
+        """Window generators on the paths from `starts` up to the node where the branches join."""
+        found, seen, todo = [], set(), list(starts)
+        while todo:
+            n = todo.pop()
+            if n.name in seen or n is join:
+                continue
+            seen.add(n.name)
+            if n.op_type == "SlidingWindow":
+                found.append(n)
+            todo.extend(c for o in n.output for c in self.model.find_consumers(o))
+        return found
 
     def build(self) -> dict:
         model = self.model
@@ -341,6 +401,10 @@ class TopBuilder:
                 s = self.concat(node, inputs)
             elif node.op_type == "ScoreAffine":
                 s = self.score_affine(node, inputs[0])
+            elif node.op_type == "StreamThreshold":
+                s = self.stream_threshold(node, inputs[0])
+            elif node.op_type == "ResidualAdd":
+                s = self.residual_add(node, inputs)
             elif node.op_type == "LabelSelect":
                 s = self.label_select(node, inputs[0])
             else:

@@ -14,7 +14,8 @@ from flows.lower import lower_to_hw, to_hw_layout
 from flows.streamline import streamline
 from models.registry import create_model, model_info
 
-COMPILED = ["tfc_w1a1_nobn", "tfc_w1a1", "cnv_w1a1_nobn", "cnv_w1a1", "binarydensenet_nobn", "binarydensenet_bn"]
+COMPILED = ["tfc_w1a1_nobn", "tfc_w1a1", "cnv_w1a1_nobn", "cnv_w1a1", "binarydensenet_nobn", "binarydensenet_bn",
+            "reactnet_nobn", "reactnet_bn", "resnete_nobn"]
 
 
 def _randomise(model: torch.nn.Module, seed: int) -> None:

@@ -20,7 +20,7 @@ class ResidualAdd(KernelOp):
     def get_nodeattr_types(self):
         terms = {f"{k}{i}": ("ints", True, []) for i in range(2) for k in TERM_FIELDS}
         return {**self.base_attrs(), **terms, "shift": ("i", False, 0), "channel_axis": ("i", False, -1),
-                "PE": ("i", False, 1), "numPixels": ("i", False, 1)}
+                "PE": ("i", False, 1), "numPixels": ("i", False, 1), "Channels": ("i", False, 0)}
 
     def coefficients(self, i: int) -> list[np.ndarray]:
         return [np.array(self.get_nodeattr(f"{k}{i}"), dtype=np.int64) for k in TERM_FIELDS]
@@ -53,7 +53,7 @@ class StreamThreshold(KernelOp):
     def get_nodeattr_types(self):
         return {**self.base_attrs(), "thresholds": ("ints", True, []), "descending": ("ints", True, []),
                 "inputDataType": ("s", False, ""), "channel_axis": ("i", False, -1), "bipolar": ("i", False, 0),
-                "PE": ("i", False, 1), "numPixels": ("i", False, 1)}
+                "PE": ("i", False, 1), "numPixels": ("i", False, 1), "Channels": ("i", False, 0)}
 
     def compute(self, inputs):
         x = inputs[0]
