@@ -36,7 +36,7 @@ from .golden import run_golden
 from .rtlgen import generate_rtl
 from .rtlsim import compile_accelerator, simulate, size_fifos
 from .lower import lower_to_hw, score_node, to_hw_layout
-from .streamline import INPUT_NAME, streamline
+from .streamline import INPUT_NAME, fixed_point_streams, streamline
 
 REPO = Path(__file__).resolve().parent.parent
 # Test images that FIFO sizing streams through the accelerator.
@@ -156,6 +156,9 @@ def step_streamline(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     images, _ = cfg.test_images(cfg.n_verify)
     _verify_same_outputs(model, _pixels, out, _ints, images, "streamlining")
     cfg.log(f"  execute_onnx: streamlined == QONNX on {len(images)} images")
+    for s in fixed_point_streams(out):
+        exact = "exact" if s["error_bound"] == 0 else f"error <= {s['error_bound']:.3g}"
+        cfg.log(f"  residual stream {s['node']}: {s['bits']} bits, step {s['scale']}, {exact}")
     return out
 
 

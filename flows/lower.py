@@ -32,7 +32,7 @@ from qonnx.util.basic import get_preferred_onnx_opset, qonnx_make_model
 from .custom_ops import DOMAIN
 from .custom_ops.stream_ops import score_bits
 from .errors import UnsupportedNodeError
-from .streamline import INPUT_NAME
+from .streamline import FIXED_POINT_KEY, INPUT_NAME
 
 MAX_SCORE_BITS = 32
 
@@ -403,6 +403,8 @@ class Lowering:
         for t in self.tensors.values():
             model.set_tensor_datatype(t.name, t.dtype)
         model = model.transform(InferShapes())
+        if self.src.get_metadata_prop(FIXED_POINT_KEY):
+            model.set_metadata_prop(FIXED_POINT_KEY, self.src.get_metadata_prop(FIXED_POINT_KEY))
         return model.transform(GiveUniqueNodeNames()).transform(GiveReadableTensorNames())
 
 

@@ -25,6 +25,7 @@ from .boards import Board  # noqa: E402
 from .fileio import write_text  # noqa: E402
 from .fold import LayerFold, layer_folds  # noqa: E402
 from .resources import KINDS  # noqa: E402
+from .streamline import fixed_point_streams  # noqa: E402
 
 if TYPE_CHECKING:
     from .build import BuildConfig
@@ -86,7 +87,7 @@ def _fmt(kind: str, v: float) -> str:
 
 
 def report_markdown(cfg: BuildConfig, folds: list[LayerFold], manifest: dict, est: dict | None,
-                    sim: dict | None) -> str:
+                    sim: dict | None, streams: list[dict] = ()) -> str:
     board = cfg.board_data
     worst = max(folds, key=lambda f: f.cycles)
     fps = cfg.clock_mhz * 1e6 / worst.cycles
@@ -111,6 +112,11 @@ def report_markdown(cfg: BuildConfig, folds: list[LayerFold], manifest: dict, es
                    f"(golden model on the same images: {sim['golden_accuracy']:.2%}).")
     else:
         out.append("No RTL simulation results (sim/results.json).")
+    if streams:
+        out += ["", "## Residual streams (fixed point)", "",
+                "One shared step per stream; exact when every coefficient is a multiple of it.", "",
+                "| add | bits | step | error bound |", "|---|---|---|---|"]
+        out += [f"| {s['node']} | {s['bits']} | {s['scale']} | {s['error_bound']:.3g} |" for s in streams]
     out += ["", "## Folding and cycles", "", "| layer | PE | SIMD | cycles |", "|---|---|---|---|"]
     for f in folds:
         mark = " (bottleneck)" if f is worst else ""
@@ -140,7 +146,7 @@ def write_report(cfg: BuildConfig, folded: ModelWrapper) -> Path:
     if est:
         plot_resources(est, cfg.path("resources.png"))
     path = cfg.path("report.md")
-    write_text(path, report_markdown(cfg, folds, manifest, est, sim))
+    write_text(path, report_markdown(cfg, folds, manifest, est, sim, fixed_point_streams(folded)))
     return path
 
 

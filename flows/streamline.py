@@ -653,6 +653,11 @@ class Streamliner:
         return cur
 
 
+def fixed_point_streams(model: ModelWrapper) -> list[dict]:
+    """What streamlining recorded about each residual stream: node, bits, step, shift, error bound."""
+    return json.loads(model.get_metadata_prop(FIXED_POINT_KEY) or "[]")
+
+
 def streamline(model: ModelWrapper) -> ModelWrapper:
     """Return the integer graph equivalent to `model` (see the module docstring)."""
     return Streamliner(model).run()
