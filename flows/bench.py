@@ -2,11 +2,13 @@
 
 Both executors run the same hardware graph in the same process, so the ratio
 is measured, not quoted. qonnx runs node by node per image; it is timed on a
-subset and reported in images per second.
+subset and reported in images per second. Both run on one thread: torch's
+(the golden model's convolutions) and numpy's BLAS (execute_onnx's products).
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
 import time
 import warnings
 
@@ -63,6 +65,31 @@ def bench_executors(name: str, batch: int, qonnx_images: int) -> dict:
             "export": export_rate, "hw": hw_rate}
 
 
+def pin_threads(n: int) -> int | None:
+    """Run torch and numpy's OpenBLAS on n threads; returns OpenBLAS's count, None where it is not found.
+
+    The ratio compares executors, not thread pools: execute_onnx's products run in
+    numpy's BLAS, which otherwise takes every core, the golden model's in torch.
+    """
+    torch.set_num_threads(n)
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1].lower()}
+    except OSError:
+        return None
+    threads = None
+    for path in sorted(paths):
+        lib = ctypes.CDLL(path)
+        for suffix in ("64_", ""):
+            set_threads = getattr(lib, f"openblas_set_num_threads{suffix}", None)
+            get_threads = getattr(lib, f"openblas_get_num_threads{suffix}", None)
+            if set_threads is not None and get_threads is not None:
+                set_threads(n)
+                threads = get_threads()
+                break
+    return threads
+
+
 def bench_folding(name: str, board: str, target_fps: float) -> dict:
     _, hw, _ = _graphs(name)
     clock = load_board(board).default_clock_mhz
@@ -82,8 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", nargs="*", default=MODELS)
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore")
-    torch.set_num_threads(1)
-    print(f"golden model (batch of {args.batch}) vs qonnx execute_onnx (image by image, {args.qonnx_images} images)")
+    blas = pin_threads(1)
+    print(f"golden model (batch of {args.batch}) vs qonnx execute_onnx (image by image, {args.qonnx_images} images); "
+          f"threads: torch {torch.get_num_threads()}, numpy BLAS {blas if blas is not None else 'unknown'}")
     print(f"{'model':22s} {'weights':8s} {'golden img/s':>13s} {'export img/s':>13s} {'ratio':>7s} "
           f"{'hw-graph img/s':>15s} {'ratio':>7s}")
     for name in args.models:

@@ -1,8 +1,9 @@
 """Numpy kernels of the hardware layers: one definition of each layer's integer semantics.
 
-The qonnx custom ops (execute_onnx, node by node) and the golden model (whole
-batches) both call these, so the slow reference and the fast one cannot drift.
-Bit encoding of binary tensors: 1 means +1, 0 means -1.
+The qonnx custom ops (execute_onnx, node by node) call these; the golden model
+(flows.golden, whole batches) runs the same integers on faster paths where their
+bounds allow and calls these everywhere else, and `make bench` and the tests check
+the two bit for bit. Bit encoding of binary tensors: 1 means +1, 0 means -1.
 """
 from __future__ import annotations
 
@@ -31,33 +32,6 @@ def accumulate(x: np.ndarray, weight_bits: np.ndarray, xnor: bool) -> np.ndarray
         # popcount(xnor) = sum(x * w) + (MW - sum(w)) / 2 for bits x and +-1 weights w.
         acc += ((mw - w.sum(axis=0)) / 2).astype(dtype)
     return acc.astype(np.int64)
-
-
-def conv_accumulate(x: np.ndarray, k: int, stride: int, pads: tuple[int, int, int, int], pad_value: int,
-                    weight_bits: np.ndarray, xnor: bool) -> np.ndarray:
-    """sliding_window followed by accumulate, in one convolution (what the golden model runs).
-
-    Same integers as the two kernels in sequence, without materialising the windows.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    n, h, w, c = x.shape
-    mw, mh = weight_bits.shape
-    weights = torch.from_numpy(2.0 * weight_bits.astype(np.float32) - 1.0).reshape(k, k, c, mh).permute(3, 2, 0, 1)
-    top, left, bottom, right = pads
-    t = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)).astype(np.float32))
-    t = F.pad(t, (left, right, top, bottom), value=float(pad_value))
-    if xnor:
-        t = 2.0 * t - 1.0
-    peak = 1 if xnor else float(t.abs().max()) if t.numel() else 0.0
-    if peak * mw >= 2.0**24:
-        return accumulate(sliding_window(x, k, stride, pads, pad_value), weight_bits, xnor)
-    with torch.no_grad():
-        acc = F.conv2d(t, weights.contiguous(), stride=stride)
-    if xnor:
-        acc = (acc + mw) / 2.0
-    return acc.permute(0, 2, 3, 1).numpy().astype(np.int64)
 
 
 def threshold(acc: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -111,6 +85,17 @@ def max_pool(x: np.ndarray, k: int, stride: int) -> np.ndarray:
 def global_accumulate(x: np.ndarray) -> np.ndarray:
     """Per-channel sum over all pixels of (N, H, W, C): a popcount for bits. Output (N, C)."""
     return x.astype(np.int64).sum(axis=(1, 2))
+
+
+def window_sum(x: np.ndarray, k: int) -> np.ndarray:
+    """Per-channel sums over non-overlapping k x k windows of (N, H, W, C), floor mode: a popcount for bits.
+
+    Average pooling without its division: the division is a scale the next layer absorbs exactly.
+    """
+    n, h, w, c = x.shape
+    oh, ow = h // k, w // k
+    used = x[:, : oh * k, : ow * k, :].astype(np.int64)
+    return used.reshape(n, oh, k, ow, k, c).sum(axis=(2, 4))
 
 
 def stream_threshold(x: np.ndarray, thresholds: np.ndarray, descending: np.ndarray) -> np.ndarray:
