@@ -21,7 +21,8 @@ from .errors import BuildConfigError
 from .fileio import write_json
 
 # Ops with a folding of their own; a SlidingWindow takes its consumer's SIMD.
-FOLDABLE = ("MVTU", "MaxPoolNHWC", "GlobalAccumulate", "LabelSelect", "StreamThreshold", "ResidualAdd")
+FOLDABLE = ("MVTU", "MaxPoolNHWC", "GlobalAccumulate", "LabelSelect", "StreamThreshold", "ResidualAdd",
+            "WindowSum")
 TIMED = FOLDABLE + ("SlidingWindow",)
 
 

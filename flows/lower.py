@@ -315,6 +315,18 @@ class Lowering:
                          x.hi * pixels, Pixels=pixels, Channels=c)
         self.hw[node.output[0]] = out
 
+    def _lower_WindowSum(self, node):
+        x = self._input(node)
+        k = _attrs(node)["K"]
+        n, h, w, c = x.shape
+        area = k * k
+        # Each of the K*K summands is a * hw + b_c, so the sum is a * (sum of hw) + K*K * b_c.
+        lo, hi = x.lo * area, x.hi * area
+        dt = _sint(lo, hi) if lo < 0 else _uint(hi)
+        out = self._emit("WindowSum", [x.name], [n, h // k, w // k, c], dt, x.a, x.b * area, lo, hi,
+                         K=k, IFMDim=[h, w], Channels=c)
+        self.hw[node.output[0]] = out
+
     def _lower_Flatten(self, node):
         x = self._input(node)
         if len(x.shape) == 2:

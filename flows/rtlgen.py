@@ -236,6 +236,18 @@ class TopBuilder:
         self.layers.append({"name": node.name, "op_type": node.op_type, "cycles": op.cycles(), "params": params})
         return out
 
+    def pool_sum(self, node, s: _Stream) -> _Stream:
+        op = getCustomOp(node)
+        pe, (h, w) = op.get_nodeattr("PE"), op.get_nodeattr("IFMDim")
+        out_dt = DataType[op.get_nodeattr("outputDataType")]
+        s = self.reshape(s, pe, node.name)
+        out = _Stream(self._wire(node.name, pe * out_dt.bitwidth()), pe, out_dt.bitwidth(), out_dt.signed())
+        params = {"IFM_H": h, "IFM_W": w, "CH": op.get_nodeattr("Channels"), "K": op.get_nodeattr("K"), "PE": pe,
+                  "EW": s.elem_bits, "SIGNED": int(s.signed), "OUT_BITS": out_dt.bitwidth()}
+        self._unit("bnn_pool_sum", f"{node.name}_i", params, s, out)
+        self.layers.append({"name": node.name, "op_type": node.op_type, "cycles": op.cycles(), "params": params})
+        return out
+
     def global_acc(self, node, s: _Stream) -> _Stream:
         op = getCustomOp(node)
         pe = op.get_nodeattr("PE")
@@ -397,6 +409,8 @@ class TopBuilder:
                 s = self.maxpool(node, inputs[0])
             elif node.op_type == "GlobalAccumulate":
                 s = self.global_acc(node, inputs[0])
+            elif node.op_type == "WindowSum":
+                s = self.pool_sum(node, inputs[0])
             elif node.op_type == "StreamConcat":
                 s = self.concat(node, inputs)
             elif node.op_type == "ScoreAffine":

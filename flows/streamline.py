@@ -282,7 +282,8 @@ class Streamliner:
             # MultiThreshold cannot compare downwards, and above 2^24 its float32 thresholds would round.
             rank = len(self._shape(node.input[0]))
             out = self.b.emit("StreamThreshold", [a.name], node.name, domain=CUSTOM_DOMAIN,
-                              thresholds=[-t if d < 0 else t for t, d in zip(thresholds, signs)],
+                              # T itself: a descending channel is int <= T (kernels.stream_threshold).
+                              thresholds=list(thresholds),
                               descending=[int(d < 0) for d in signs], channel_axis=1 if rank > 2 else -1,
                               bipolar=1, outputDataType="BIPOLAR")
         else:
@@ -467,6 +468,39 @@ class Streamliner:
         dt = _int_dtype(min(lo), max(hi))
         self.b.dtypes[out] = dt
         self.values[node.output[0]] = IntTensor(out, [s / pixels for s in x.scale], list(x.offset), lo, hi, dt)
+
+    def _op_AveragePool(self, node) -> None:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        x = self._int_input(node)
+        kernel = list(attrs.get("kernel_shape", []))
+        strides = list(attrs.get("strides", [1] * len(kernel)))
+        auto_pad = attrs.get("auto_pad", b"NOTSET")
+        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+        if len(kernel) != 2 or kernel[0] != kernel[1]:
+            raise UnsupportedNodeError(node.name, node.op_type, f"kernel {kernel}: only square 2-D pooling is supported")
+        if strides != kernel:
+            raise UnsupportedNodeError(node.name, node.op_type, f"overlapping pooling (kernel {kernel}, strides "
+                                       f"{strides}) is not supported; only stride == kernel")
+        if any(attrs.get("pads", [0] * 4)) or auto_pad not in ("NOTSET", "VALID"):
+            raise UnsupportedNodeError(node.name, node.op_type, "padded average pooling is not supported")
+        if attrs.get("ceil_mode", 0) or any(d != 1 for d in attrs.get("dilations", [1, 1])):
+            raise UnsupportedNodeError(node.name, node.op_type, "ceil-mode or dilated average pooling is not supported")
+        # The window sum is exact; the division by K*K moves into the scale, where a
+        # following threshold or matrix product absorbs it as an exact rational.
+        area = kernel[0] * kernel[1]
+        lo, hi = [v * area for v in x.lo], [v * area for v in x.hi]
+        dt = _int_dtype(min(lo), max(hi))
+        out = self.b.emit("WindowSum", [x.name], node.name, domain=CUSTOM_DOMAIN, K=kernel[0], channel_axis=1,
+                          outputDataType=dt.name)
+        self.b.dtypes[out] = dt
+        self.values[node.output[0]] = IntTensor(out, [s / area for s in x.scale], list(x.offset), lo, hi, dt)
+
+    def _op_Trunc(self, node) -> None:
+        raise UnsupportedNodeError(
+            node.name, node.op_type,
+            "truncation (Brevitas TruncAvgPool2d's requantization) rounds and clamps the window sum, which no "
+            "hardware layer implements; pool with torch.nn.AvgPool2d, whose exact window sum is supported",
+        )
 
     def _op_BatchNormalization(self, node) -> None:
         gamma, beta, mean, var = (self._const_input(node, i).astype(np.float64) for i in range(1, 5))

@@ -7,13 +7,14 @@ from .label_select import LabelSelect
 from .mvtu import MVTU
 from .residual import ResidualAdd, StreamThreshold
 from .stream_ops import GlobalAccumulate, MaxPoolNHWC, ScoreAffine, SlidingWindow, StreamConcat
+from .window_sum import WindowSum
 
 DOMAIN = "flows.custom_ops"
 
 custom_op = {
     op.__name__: op
     for op in (MVTU, LabelSelect, SlidingWindow, MaxPoolNHWC, StreamConcat, GlobalAccumulate, ScoreAffine,
-               ResidualAdd, StreamThreshold)
+               ResidualAdd, StreamThreshold, WindowSum)
 }
 
 __all__ = list(custom_op) + ["DOMAIN", "custom_op"]

@@ -23,6 +23,8 @@ CASES: list[tuple[str, list[str], dict[str, int | str]]] = [
     ("bnn_swg", ["bnn_fifo"], {"IFM_H": 32, "IFM_W": 32, "CH": 64, "K": 3, "STRIDE": 1, "PAD_T": 1,
                                "PAD_L": 1, "PAD_B": 1, "PAD_R": 1, "SIMD": 32, "EW": 1}),
     ("bnn_maxpool", [], {"IFM_H": 7, "IFM_W": 7, "CH": 8, "K": 2, "PE": 2, "EW": 8, "SIGNED": 1}),
+    ("bnn_pool_sum", [], {"IFM_H": 9, "IFM_W": 9, "CH": 8, "K": 3, "PE": 2, "EW": 8, "SIGNED": 0,
+                          "OUT_BITS": 12}),
     ("bnn_concat", ["bnn_dwc"], {"CH0": 64, "CH1": 32, "SIMD0": 32, "SIMD1": 8, "EW": 1,
                                  "OUT_SIMD": 16}),
     ("bnn_duplicate", [], {"WIDTH": 32}),
