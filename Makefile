@@ -10,6 +10,7 @@ ARGS    ?=
 BACKEND ?= bnnflow
 ESTIMATE ?= yosys
 ESTIMATES_ONLY ?=
+TARGET_FPS ?=
 
 .PHONY: setup test build train bench bench-train bench-sim rtlsim validate list clean help bench-resources docker-test
 
@@ -23,6 +24,7 @@ help:
 	@echo "make validate MODEL=m BOARD=b      run the deploy package's validate.py on the virtual board"
 	@echo "make list                          known models and boards"
 	@echo "   build options: BACKEND=finn  ESTIMATE=analytic  ESTIMATES_ONLY=1  FOLDING_CONFIG=f.json"
+	@echo "                  TARGET_FPS=n (images/s) or TARGET_FPS=max (fastest folding that fits the board)"
 	@echo "make bench                         golden model vs qonnx execute_onnx; cycles and FPS per model"
 	@echo "make bench-resources               Yosys vs analytic resources per layer of tfc_w1a1_nobn"
 	@echo "make bench-sim [ARGS=...]          Verilator cycles/s and simulated FPS (tfc, densenet, cnv_w1a1 FINN folding)"
@@ -36,7 +38,7 @@ test:
 
 CKPT_ARG = $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT))
 FLOW_ARGS = --backend $(BACKEND) --estimate $(ESTIMATE) $(if $(ESTIMATES_ONLY),--estimates-only) \
-            $(if $(FOLDING_CONFIG),--folding-config $(FOLDING_CONFIG))
+            $(if $(FOLDING_CONFIG),--folding-config $(FOLDING_CONFIG)) $(if $(TARGET_FPS),--target-fps $(TARGET_FPS))
 
 build:
 	$(PY) -m flows.cli build --model $(MODEL) --board $(BOARD) $(CKPT_ARG) $(FLOW_ARGS) $(ARGS)

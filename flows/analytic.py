@@ -11,6 +11,8 @@ flows/bench_resources.py CALIBRATION: MW 27..1024, PE 1..32, SIMD 3..64, 1- and
 8-bit inputs): LUT -13%..+7%, FF -9%..+9%, BRAM36 exact on every one
 (tests/test_estimate.py holds the model to 15% LUT / 10% FF on a subset).
 FIFO, DWC and label-select models are counted from their registers, not fitted.
+Window generator, max pool, concat, global accumulate and score stage: memories
+and registers counted, a few logic coefficients fitted (see SWG_* and below).
 """
 from __future__ import annotations
 
@@ -153,10 +155,107 @@ def pool_sum(IFM_H: int, IFM_W: int, CH: int, K: int, PE: int, EW: int, SIGNED: 
     return row + Resources(LUT=width + 2 * counters, FF=width + counters + 1)
 
 
+# Window generator, max pool, concat, global accumulate and score stage: counted from their
+# memories and registers, logic LUTs per counter/data bit fitted to Yosys 0.23 xc7 (synth_xilinx)
+# on the instances of binarydensenet_nobn and cnv_w1a1 (FINN folding) plus a few more (PE > 1
+# accumulators, a 1024-word max-pool row, 8-bit max pool, 8192-word line buffer), 34 distinct
+# instances: window generator (18) LUT -16%..+19%, FF -17%..+14%, BRAM36 exact; max pool (6) LUT
+# within 6%, FF within 17%; concat (8, 15..105 LUTs) LUT -34%..+47%, FF exact; global accumulate (2)
+# within 6%; score stage (2) DSP exact, LUT 30 vs 29 and 23 vs 44. Whole designs: tests/test_estimate.py.
+SWG_OFIFO_DEPTH = 4  # bnn_swg's output FIFO
+SWG_LUT_PER_LOOP_BIT = 16.0  # per bit of the window loop counters, with their coordinate arithmetic
+SWG_LUT_PER_DATA_BIT = 1.3  # padding select and read data path, per beat bit
+SWG_FF_PER_LOOP_BIT = 9.0
+MAXPOOL_LUT_PER_COUNTER_BIT = 1.7
+MAXPOOL_LUT_PER_INT_BIT = 1.75  # compare and select per bit of a multi-bit element
+CONCAT_LUT_PER_OUT_BIT = 1.5
+GACC_LUT_PER_SUM_BIT = 0.5  # the adders of 1-bit inputs map mostly to carry chains
+GACC_LUT_PER_COUNTER_BIT = 2.5
+
+
+def _clog2(v: int) -> int:
+    """Verilog's $clog2."""
+    return max(0, (v - 1).bit_length())
+
+
+def _bits(v: int) -> int:
+    """Width of a counter or address over v values, as the RTL declares it (at least 1)."""
+    return max(1, _clog2(v))
+
+
+def lutram_sp_luts(width: int, depth: int) -> int:
+    """LUTs of a single-port LUT RAM (one address reads and writes, asynchronous read):
+    RAM32M as 8 bits x 32, RAM64X1S/RAM128X1S/RAM256X1S (1/2/4 LUTs per bit), muxes beyond 256 words."""
+    if depth <= 32:
+        return 4 * math.ceil(width / 8)
+    words = math.ceil(depth / 64)
+    return width * (words + (math.ceil(depth / 256) - 1 if depth > 256 else 0))
+
+
+def swg(IFM_H: int, IFM_W: int, CH: int, K: int, STRIDE: int, PAD_T: int, PAD_L: int, PAD_B: int, PAD_R: int,
+        SIMD: int, EW: int, PAD_VALUE: int = 0) -> Resources:
+    """bnn_swg: a (K+STRIDE)-row line buffer in block RAM, window loop counters and signed
+    coordinates, a padding multiplexer and a 4-deep output FIFO."""
+    w, cpb = SIMD * EW, CH // SIMD
+    oh = (IFM_H + PAD_T + PAD_B - K) // STRIDE + 1
+    ow = (IFM_W + PAD_L + PAD_R - K) // STRIDE + 1
+    depth = (K + STRIDE) * IFM_W * cpb
+    # The window loops (j over K*CH/SIMD words, ky, ox, oy): each bit of them comes with its share
+    # of the coordinate arithmetic (row/column positions, buffer addresses, the data-ready compare).
+    loop_bits = _bits(K * cpb) + _bits(K) + _bits(ow) + _bits(oh)
+    logic = Resources(LUT=SWG_LUT_PER_LOOP_BIT * loop_bits + SWG_LUT_PER_DATA_BIT * w,
+                      FF=SWG_FF_PER_LOOP_BIT * loop_bits)
+    return Resources(BRAM36=bram36(w, depth)) + fifo(w, SWG_OFIFO_DEPTH) + logic
+
+
+def maxpool(IFM_H: int, IFM_W: int, CH: int, K: int, PE: int, EW: int, SIGNED: int = 0) -> Resources:
+    """bnn_maxpool: one row of running maxima in single-port LUT RAM, PE max units, the output register."""
+    w, cpb = PE * EW, CH // PE
+    row = (IFM_W // K) * cpb
+    aw = _bits(row)
+    counters = 2 * aw + 2 * _bits(K) + _bits(IFM_W) + _bits(IFM_H)
+    # On bits the maximum and the first-beat select share one LUT per bit; on integers a compare and a select.
+    datapath = w if EW == 1 else PE * MAXPOOL_LUT_PER_INT_BIT * EW
+    return Resources(LUT=lutram_sp_luts(w, row) + datapath + MAXPOOL_LUT_PER_COUNTER_BIT * counters,
+                     FF=w + counters + 1)
+
+
+def concat(CH0: int, CH1: int, SIMD0: int, SIMD1: int, EW: int, OUT_SIMD: int) -> Resources:
+    """bnn_concat: a width converter per input, the output select and register, a beat counter."""
+    ow = OUT_SIMD * EW
+    bw = _bits(CH0 // OUT_SIMD + CH1 // OUT_SIMD)
+    return (dwc(SIMD0 * EW, ow) + dwc(SIMD1 * EW, ow)
+            + Resources(LUT=CONCAT_LUT_PER_OUT_BIT * ow + 2 * bw + 4, FF=ow + bw + 1))
+
+
+def global_acc(PIXELS: int, CH: int, PE: int, EW: int, OUT_BITS: int, OUT_PE: int, SIGNED: int = 0) -> Resources:
+    """bnn_global_acc: running sums and finished totals (two CH/PE x PE*OUT_BITS LUT RAMs),
+    PE adders, pixel/channel/drain counters, the drain register and its width converter."""
+    sw, cpb = PE * OUT_BITS, CH // PE
+    aw, pw = _bits(cpb), _bits(PIXELS)
+    mem = 2 * lutram_luts(sw, cpb)
+    per_sum_bit = GACC_LUT_PER_SUM_BIT if EW == 1 else 1.0  # a full adder per bit on multi-bit inputs
+    logic = per_sum_bit * sw + GACC_LUT_PER_COUNTER_BIT * (2 * aw + pw) + 6
+    # Flip-flops: the drain register, channel/pixel/drain counters and the handshake.
+    return dwc(sw, OUT_PE * OUT_BITS) + Resources(LUT=mem + logic, FF=sw + 2 * aw + pw + 7)
+
+
+def score_affine(C: int, PE: int, IN_BITS: int, M_BITS: int, OUT_BITS: int, IN_SIGNED: int = 0) -> Resources:
+    """bnn_score_affine: a C/PE-word parameter ROM in LUTs and one multiply-add per lane in DSPs
+    (a 25x18 DSP48 per product slice); Yosys folds one lane's output register into its DSP."""
+    beats = C // PE
+    aw = _bits(beats)
+    rom = lutrom_luts(PE * (M_BITS + OUT_BITS), beats)
+    dsp = PE * math.ceil(OUT_BITS / 25) * math.ceil(OUT_BITS / 18)
+    return Resources(LUT=rom + 2 * aw + 4, FF=2 * aw + 1 + (PE - 1) * OUT_BITS, DSP=dsp)
+
+
 MODELS: dict[str, Callable[..., Resources]] = {
     "bnn_mvtu": mvtu, "bnn_fifo": fifo, "bnn_dwc": dwc, "bnn_label_select": label_select,
     "bnn_duplicate": duplicate, "bnn_threshold": threshold, "bnn_residual_add": residual_add,
     "bnn_pool_sum": pool_sum,
+    "bnn_swg": swg, "bnn_maxpool": maxpool, "bnn_concat": concat, "bnn_global_acc": global_acc,
+    "bnn_score_affine": score_affine,
 }
 # Stream glue whose model is close enough that synthesising every instance is
 # not worth minutes of Yosys: the measured estimate takes these from the model.

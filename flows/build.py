@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,6 +42,9 @@ from .streamline import INPUT_NAME, fixed_point_streams, streamline
 REPO = Path(__file__).resolve().parent.parent
 # Test images that FIFO sizing streams through the accelerator.
 SIZING_IMAGES = 4
+# What a folding fitted to the board (fit_board) depends on besides the graph: the RTL it generates and
+# the analytic estimate of it.
+FIT_CODE = ("flows/analytic.py", "flows/estimate.py", "flows/rtlgen.py", "hw/rtl/*.v")
 
 
 @dataclass
@@ -52,6 +56,10 @@ class BuildConfig:
     clock_mhz: float | None = None
     target_fps: float = 1_000_000.0
     folding_config: Path | None = None
+    # Instead of target_fps: the fastest automatic folding whose analytic estimate stays within
+    # max_utilisation of every board resource (LUT, FF, BRAM36, DSP); the rest is headroom for routing and the shell.
+    fit_board: bool = False
+    max_utilisation: float = 0.85
     n_verify: int = 20
     n_sim: int = 200
     data_dir: Path | None = None
@@ -64,6 +72,10 @@ class BuildConfig:
     def __post_init__(self) -> None:
         self.info = model_info(self.model)
         self.board_data: Board = load_board(self.board)
+        if self.fit_board and self.folding_config is not None:
+            raise BuildConfigError("--target-fps max chooses the folding; it excludes --folding-config")
+        if not 0 < self.max_utilisation <= 1:
+            raise BuildConfigError(f"--max-utilisation {self.max_utilisation:g} is not in (0, 1]")
         if self.checkpoint is None:
             self.checkpoint = REPO / "checkpoints" / f"{self.model}.pt"
         if not Path(self.checkpoint).is_file():
@@ -80,6 +92,15 @@ class BuildConfig:
     @property
     def target_cycles(self) -> int:
         return max(1, int(self.clock_mhz * 1e6 // self.target_fps))
+
+    @property
+    def fold_budget(self) -> dict | None:
+        """What a folding fitted to the board depends on besides the graph (None: not fit_board)."""
+        if not self.fit_board:
+            return None
+        code = sorted(p for pattern in FIT_CODE for p in REPO.glob(pattern) if p.is_file())
+        return {"board": self.board_data.name, "capacity": self.board_data.capacity,
+                "max_utilisation": self.max_utilisation, "code": _digest(*code)}
 
     def path(self, *parts: str) -> Path:
         return self.output_dir.joinpath(*parts)
@@ -174,9 +195,31 @@ def step_lower(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     return hw
 
 
+def _fold_to_board(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    """The fastest automatic folding whose analytic estimate fits max_utilisation of the board."""
+    board = cfg.board_data
+    cfg.log(f"  fitting to {board.name}: every resource <= {cfg.max_utilisation:.0%} of its capacity "
+            "(analytic estimate of the generated RTL)")
+    with tempfile.TemporaryDirectory(prefix="bnnflow-fit-") as tmp:
+        fit = folding.AnalyticFit(board, cfg.max_utilisation, Path(tmp))
+
+        def fits(m: ModelWrapper) -> bool:
+            ok = fit(m)
+            cfg.log(f"    {folding.bottleneck_cycles(m):>11,} cycles: {fit.describe(m)}{'' if ok else '  over'}")
+            return ok
+
+        model = folding.fold_to_budget(model, fits)
+        cycles = folding.bottleneck_cycles(model)
+        cfg.log(f"  chose {cycles:,} cycles per image = {cfg.clock_mhz * 1e6 / cycles:,.0f} FPS at "
+                f"{cfg.clock_mhz:g} MHz; estimated {fit.describe(model)}")
+    return model
+
+
 def step_fold(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     if cfg.folding_config is not None:
         model = folding.apply_folding_config(model, cfg.folding_config)
+    elif cfg.fit_board:
+        model = _fold_to_board(model, cfg)
     else:
         model = folding.auto_fold(model, cfg.target_cycles)
     folding.write_folding_config(model, cfg.path("folding_config.json"))
@@ -270,7 +313,8 @@ STEPS: list[Step] = [
     Step("export", step_export, "01_qonnx.onnx", ("model",)),
     Step("streamline", step_streamline, "02_streamlined.onnx", ("n_verify",)),
     Step("lower", step_lower, "03_hw.onnx", ("n_verify",)),
-    Step("fold", step_fold, "04_folded.onnx", ("target_fps", "clock_mhz", "folding_config"), ("folding_config.json",)),
+    Step("fold", step_fold, "04_folded.onnx", ("target_fps", "clock_mhz", "folding_config", "fold_budget"),
+         ("folding_config.json",), code=("flows/fold.py",)),
     Step("golden", step_golden, None, (), ("golden.npz", "golden.json")),
     Step("rtl", step_rtl, None, ("size_fifos",), ("rtl/manifest.json",),
          code=("hw/rtl/*.v", "flows/rtlgen.py", "flows/rtlsim.py")),

@@ -25,7 +25,9 @@ def _build(args: argparse.Namespace) -> None:
         checkpoint=args.checkpoint,
         output_dir=args.output_dir,
         clock_mhz=args.clock_mhz,
-        target_fps=args.target_fps,
+        target_fps=1_000_000.0 if args.target_fps == "max" else args.target_fps,
+        fit_board=args.target_fps == "max",
+        max_utilisation=args.max_utilisation,
         folding_config=args.folding_config,
         n_sim=args.n_sim,
         data_dir=args.data_dir,
@@ -43,6 +45,18 @@ def _list(args: argparse.Namespace) -> None:
     print("boards: " + ", ".join(list_boards()))
 
 
+def _target_fps(text: str) -> float | str:
+    if text.strip().lower() == "max":
+        return "max"
+    try:
+        fps = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a number of images/s nor `max`") from None
+    if not fps > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the target must be positive")
+    return fps
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bnnflow", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -52,7 +66,12 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--checkpoint", type=Path)
     b.add_argument("--output-dir", type=Path)
     b.add_argument("--clock-mhz", type=float)
-    b.add_argument("--target-fps", type=float, default=1_000_000.0)
+    b.add_argument("--target-fps", type=_target_fps, default=1_000_000.0,
+                   help="images/s the automatic folding aims at, or `max`: the fastest folding whose analytic "
+                        "estimate fits the board within --max-utilisation")
+    b.add_argument("--max-utilisation", type=float, default=0.85,
+                   help="with --target-fps max: the share of each board resource (LUT, FF, BRAM36, DSP) "
+                        "the design may use (default 0.85; the rest is headroom for routing and the shell)")
     b.add_argument("--folding-config", type=Path, help="FINN-format folding_config.json")
     b.add_argument("--n-sim", type=int, default=200, help="test images to simulate in RTL")
     b.add_argument("--data-dir", type=Path)

@@ -7,18 +7,30 @@ lanes) that meets the target, where the target is never tighter than what the
 slowest layer can reach at full parallelism: a layer faster than the bottleneck
 only costs area. A sliding-window generator runs at the SIMD of the MVTU it
 feeds, which must divide its channel count.
+
+fold_to_budget picks the target instead: the fastest automatic folding that a
+`fits` test accepts (AnalyticFit: the analytic estimate of the generated RTL
+within a share of the board's resources), by bisection over the bottlenecks
+auto_fold can produce.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import math
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
-from .errors import BuildConfigError
+from .errors import BuildConfigError, FlowError
 from .fileio import write_json
+from .resources import KINDS
+
+if TYPE_CHECKING:
+    from .boards import Board
 
 # Ops with a folding of their own; a SlidingWindow takes its consumer's SIMD.
 FOLDABLE = ("MVTU", "MaxPoolNHWC", "GlobalAccumulate", "LabelSelect", "StreamThreshold", "ResidualAdd",
@@ -138,3 +150,101 @@ def write_folding_config(model: ModelWrapper, path: str | Path) -> None:
 
 def predicted_fps(model: ModelWrapper, clock_mhz: float) -> float:
     return clock_mhz * 1e6 / max(f.cycles for f in layer_folds(model))
+
+
+# -- the fastest automatic folding within a resource budget -------------------------
+
+
+class NoFoldingFitsError(FlowError):
+    """Even the slowest automatic folding does not fit the resource budget."""
+
+
+def _folding_key(model: ModelWrapper) -> tuple:
+    return tuple((f.name, f.pe, f.simd) for f in layer_folds(model))
+
+
+def candidate_cycles(model: ModelWrapper) -> list[int]:
+    """Every bottleneck auto_fold can produce, ascending (fastest first): the cycle counts of all
+    layers' legal foldings from the reachable bottleneck (full parallelism) up."""
+    options = [_options(model, n) for n in model.graph.node if n.op_type in FOLDABLE]
+    reachable = max(min(c for _, _, c in opts) for opts in options)
+    return sorted({c for opts in options for _, _, c in opts if c >= reachable})
+
+
+def fold_to_budget(model: ModelWrapper, fits: Callable[[ModelWrapper], bool]) -> ModelWrapper:
+    """Fold `model` (in place) as auto_fold at the smallest candidate bottleneck whose design `fits`.
+
+    Bisection over candidate_cycles: it assumes resources only grow as the target shrinks. That
+    holds for the lanes of every layer (a tighter target never allows fewer), and so roughly for
+    LUTs and flip-flops; memories can break it slightly (a block-RAM aspect ratio, a ROM moving
+    between LUTs and block RAM), in which case the search may miss a slightly faster folding that
+    fits. It never returns one that does not: the result is a folding `fits` accepted. The model is
+    left at that folding; nothing else in it changes. Raises NoFoldingFitsError when even the
+    slowest candidate (every layer at its least parallel folding) does not fit.
+    """
+    cands = candidate_cycles(model)
+    verdicts: dict[tuple, bool] = {}  # distinct targets often give the same folding
+
+    def fits_at(i: int) -> bool:
+        auto_fold(model, cands[i])
+        key = _folding_key(model)
+        if key not in verdicts:
+            verdicts[key] = bool(fits(model))
+        return verdicts[key]
+
+    if fits_at(0):
+        return model
+    # Invariant: cands[lo] does not fit; cands[hi] fits, or hi is one past the end (not known yet:
+    # the slowest foldings are the costliest to generate, so they are only tried when needed).
+    lo, hi = 0, len(cands)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits_at(mid):
+            hi = mid
+        else:
+            lo = mid
+    if hi == len(cands):
+        raise NoFoldingFitsError(f"even the slowest automatic folding ({cands[-1]:,} cycles per image) "
+                                 "does not fit the resource budget")
+    return auto_fold(model, cands[hi])
+
+
+def bottleneck_cycles(model: ModelWrapper) -> int:
+    return max(f.cycles for f in layer_folds(model))
+
+
+@dataclass
+class AnalyticFit:
+    """A `fits` for fold_to_budget: the RTL of the folding, generated into `scratch` (replaced on
+    every call), estimated with the analytic model, fits when every resource is at most
+    `max_utilisation` of the board's capacity (the rest is headroom for routing and the shell)."""
+
+    board: Board
+    max_utilisation: float
+    scratch: Path
+    totals: dict[tuple, dict[str, float]] = field(default_factory=dict, repr=False)  # by folding
+
+    def __call__(self, model: ModelWrapper) -> bool:
+        return all(u <= self.max_utilisation for u in self.utilisation(model).values())
+
+    def total(self, model: ModelWrapper) -> dict[str, float]:
+        """The analytic estimate of the whole design at the model's current folding."""
+        # Imported here: both modules sit later in the flow than folding.
+        from .estimate import estimate
+        from .rtlgen import generate_rtl
+
+        key = _folding_key(model)
+        if key not in self.totals:
+            rtl = Path(self.scratch) / "rtl"
+            shutil.rmtree(rtl, ignore_errors=True)
+            manifest = generate_rtl(model, rtl)
+            self.totals[key] = estimate(rtl, manifest, self.board, "analytic").total.as_dict()
+        return self.totals[key]
+
+    def utilisation(self, model: ModelWrapper) -> dict[str, float]:
+        total = self.total(model)
+        return {k: total[k] / cap if cap else (math.inf if total[k] else 0.0)
+                for k, cap in ((k, self.board.capacity[k]) for k in KINDS)}
+
+    def describe(self, model: ModelWrapper) -> str:
+        return ", ".join(f"{k} {u:.1%}" for k, u in self.utilisation(model).items())

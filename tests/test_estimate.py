@@ -79,3 +79,28 @@ def test_tfc_fits_pynq_z2_and_tiny_board_names_layers_to_fold(tfc_build, tmp_pat
     cfg.estimates_only = True  # reports, does not stop
     step_estimate(model, cfg)
     assert json.loads(cfg.path("estimate", "resources.json").read_text())["fits"] is False
+
+
+# Yosys totals (LUT, BRAM36) that README.md quotes: binarydensenet_nobn as `make build` folds it for
+# Pynq-Z2 (full parallelism, 9,216 cycles), cnv_w1a1 (CIFAR-10 shape) at FINN's published folding.
+README_YOSYS = {"binarydensenet_nobn": (12_117, 44.0), "cnv": (10_678, 72.5)}
+# The analytic estimate of the whole design stays within this factor of those, either way
+# (measured: binarydensenet_nobn +14% LUT, +7% BRAM36; cnv_w1a1 +7% LUT, +6% BRAM36).
+ZOO_FACTOR = 1.25
+
+
+@pytest.mark.parametrize("case", sorted(README_YOSYS))
+def test_analytic_estimate_covers_zoo_designs(tmp_path, case):
+    from flows.bench_sim import CASES, Case, _hardware
+    from flows.fold import auto_fold
+    from flows.rtlgen import generate_rtl
+
+    c = CASES[case] if case in CASES else Case(case, case, {}, 1, lambda hw, _: auto_fold(hw, 1))
+    rtl = tmp_path / "rtl"
+    manifest = generate_rtl(_hardware(c, tmp_path), rtl)
+    modules = {i.module for i in instances(rtl, manifest)}
+    assert {"bnn_swg", "bnn_mvtu"} <= modules and modules <= set(analytic.MODELS)
+    total = estimate(rtl, manifest, load_board("Pynq-Z2"), "analytic").total  # no FlowError: every instance
+    lut, bram = README_YOSYS[case]
+    assert 1 / ZOO_FACTOR <= total.LUT / lut <= ZOO_FACTOR, total
+    assert 1 / ZOO_FACTOR <= total.BRAM36 / bram <= ZOO_FACTOR, total
