@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 import torch.nn as nn
 from onnx import TensorProto, helper
 from qonnx.core.onnx_exec import execute_onnx
@@ -17,8 +18,8 @@ from flows.fileio import load_onnx, save_onnx
 from flows.golden import run_golden
 from flows.lower import lower_to_hw
 from flows.streamline import streamline
-from models.layers import BinaryConv2d, BinaryLinear, input_quant
-from models.zoo.blocks import classifier, conv_sign, linear_sign
+from models.layers import BinaryConv2d, BinaryLinear, RPReLU, binary_act, input_quant
+from models.zoo.blocks import binary_conv, classifier, conv_sign, linear_sign
 
 
 def _cli(*args, env=None):
@@ -161,3 +162,24 @@ def test_truncated_onnx_file(tmp_path):
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(ModelFileError, match=re.escape(f"{path} is not a valid ONNX model")):
         load_onnx(path)
+
+
+def test_prelu_with_negative_slope_names_the_prelu():
+    """RPReLU clamps its slope at 0; a plain PReLU may not, and a sign of it would have no threshold."""
+    prelu = nn.PReLU(8, init=0.25)
+    with torch.no_grad():
+        prelu.weight[3] = -0.5
+    model = nn.Sequential(input_quant(), nn.Flatten(), BinaryLinear(16, 8), prelu, binary_act(), classifier(8, 3))
+    err, qonnx = _streamline_error(model, (1, 4, 4))
+    assert err.node_name == qonnx.get_nodes_by_op_type("PRelu")[0].name and err.op_type == "PRelu"
+    assert "a negative slope is not monotone" in str(err)
+
+
+def test_piecewise_tensor_into_binary_conv_names_the_conv():
+    """An RPReLU output is real-valued: a binary conv needs its sign (or a residual add) first."""
+    model = nn.Sequential(input_quant(), binary_conv(1, 4, 3, False), RPReLU(4), BinaryConv2d(4, 2, 1, bias=False),
+                          nn.Flatten(), classifier(8, 2))
+    err, qonnx = _streamline_error(model, (1, 4, 4))
+    conv = qonnx.get_nodes_by_op_type("Conv")[1]
+    assert err.node_name == conv.name and err.op_type == "Conv"
+    assert f"input {conv.input[0]!r} is piecewise (after a PReLU)" in str(err)
