@@ -53,8 +53,9 @@ module bnn_fifo #(
         end else begin
             if (wr) wptr <= (wptr == LAST_ADDR) ? {AW{1'b0}} : wptr + 1'b1;
             if (rd) rptr <= (rptr == LAST_ADDR) ? {AW{1'b0}} : rptr + 1'b1;
-            if (wr && !rd) count <= count + 1'b1;
-            else if (rd && !wr) count <= count - 1'b1;
+            // One add rather than an if/else on (wr, rd): a branch the
+            // simulator mispredicts on irregular traffic, in every FIFO.
+            count <= count + {{(CW-1){1'b0}}, wr} - {{(CW-1){1'b0}}, rd};
             if (rd) m_axis_tvalid <= 1'b1;
             else if (m_axis_tready) m_axis_tvalid <= 1'b0;
         end

@@ -48,17 +48,20 @@ module bnn_maxpool #(
     localparam [YW:0] H_USED = H_USED_I[YW:0];
     localparam [AW-1:0] CPB_A = CPB[AW-1:0];
 
+    // On bits the whole beat is one OR; the simulator would otherwise run
+    // the per-element loop bit by bit.
     function [W-1:0] vmax(input [W-1:0] a, input [W-1:0] b);
         integer i;
         reg [EW-1:0] x, y;
         begin
-            for (i = 0; i < PE; i = i + 1) begin
-                x = a[i*EW +: EW];
-                y = b[i*EW +: EW];
-                if (EW == 1) vmax[i*EW +: EW] = x | y;
-                else if (SIGNED != 0) vmax[i*EW +: EW] = ($signed(x) > $signed(y)) ? x : y;
-                else vmax[i*EW +: EW] = (x > y) ? x : y;
-            end
+            vmax = a | b;
+            if (EW != 1)
+                for (i = 0; i < PE; i = i + 1) begin
+                    x = a[i*EW +: EW];
+                    y = b[i*EW +: EW];
+                    if (SIGNED != 0) vmax[i*EW +: EW] = ($signed(x) > $signed(y)) ? x : y;
+                    else vmax[i*EW +: EW] = (x > y) ? x : y;
+                end
         end
     endfunction
 

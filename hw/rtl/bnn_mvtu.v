@@ -53,7 +53,11 @@ module bnn_mvtu #(
     localparam integer CH = isqrt_ceil(SIMD);
     localparam integer NCH = (SIMD + CH - 1) / CH;
     // Chunk sums only need enough bits for CH terms.
-    localparam integer CW = XNOR ? $clog2(CH + 1) : IN_BITS + $clog2(CH);
+    localparam integer XCW = $clog2(CH + 1);  // CH single bits
+    localparam integer CW = XNOR ? XCW : IN_BITS + $clog2(CH);
+    // S2 holds chunk c's sum zero-extended in bits [c*FW +: FW]; XNOR
+    // fields are CH bits wide, the layout the simulator computes them in.
+    localparam integer FW = XNOR ? CH : CW;
 
     // Covers the pipeline round trip (issue to credit return is 7 cycles), so
     // SF == 1 layers still issue every cycle.
@@ -180,6 +184,112 @@ module bnn_mvtu #(
     endfunction
     /* verilator lint_on UNUSEDSIGNAL */
 
+    // Sum of the NCH chunk fields. Called in the clocked S3 blocks, so the
+    // simulator adds only on the cycles that load the register.
+    /* verilator lint_off UNUSEDSIGNAL */
+    function [ACC_BITS-1:0] sum_chunks(input [NCH*FW-1:0] v);
+        integer k;
+        begin
+            sum_chunks = {ACC_BITS{1'b0}};
+            for (k = 0; k < NCH; k = k + 1) sum_chunks = sum_chunks + widen(v[k*FW +: CW]);
+        end
+    endfunction
+    /* verilator lint_on UNUSEDSIGNAL */
+
+    // All NCH chunk sums of a neuron in the S2 layout. Fields are or-ed in
+    // shifted rather than assigned as variable part-selects, which the
+    // simulator would route through memory.
+    function [NCH*FW-1:0] chunk_sums(input [SIMD-1:0] w, input [IW-1:0] x);
+        reg [NCH*FW-1:0] f;
+        integer c;
+        begin
+            chunk_sums = {NCH*FW{1'b0}};
+            for (c = 0; c < NCH; c = c + 1) begin
+                f = {NCH*FW{1'b0}};
+                f[CW-1:0] = chunk_sum(w, x, c);
+                chunk_sums = chunk_sums | (f << (c * FW));
+            end
+        end
+    endfunction
+
+    // Bit c*CH set for every chunk c: the lowest bit of each chunk's field.
+    function [NCH*CH-1:0] chunk_lsbs(input integer n);
+        integer c;
+        begin
+            chunk_lsbs = {NCH*CH{1'b0}};
+            for (c = 0; c < n; c = c + 1) chunk_lsbs[c*CH] = 1'b1;
+        end
+    endfunction
+    localparam [NCH*CH-1:0] CH_LSB = chunk_lsbs(NCH);
+
+    // Bits 0, 2, 4, ... of an NCH*CH-bit word.
+    function [NCH*CH-1:0] even_bits(input integer n);
+        integer i;
+        begin
+            even_bits = {NCH*CH{1'b0}};
+            for (i = 0; i < n; i = i + 2) even_bits[i] = 1'b1;
+        end
+    endfunction
+    localparam [NCH*CH-1:0] EVEN_BITS = even_bits(NCH * CH);
+
+    // Simulation-only forms of S2 and S3 in XNOR mode (SIM_SWAR), equal to
+    // chunk_sums and sum_chunks. In Verilator chunk_sum's loop costs several
+    // word operations per input bit, which was most of a large design's
+    // simulation time; synthesis keeps the per-chunk adder trees.
+    //
+    // All chunk sums at once: bit plane i of the match vector (bit c*CH+i
+    // for every chunk c) is added into each chunk's CH-bit field, which
+    // holds its count without carrying into the next (CH >= XCW), so the
+    // result is already the S2 layout. Three word operations per plane; for
+    // an even CH the bits are first counted in pairs (a pair never straddles
+    // two fields), which halves the planes.
+    function [NCH*CH-1:0] xnor_chunk_sums(input [SIMD-1:0] w, input [SIMD-1:0] x);
+        reg [NCH*CH-1:0] m;
+        integer i;
+        begin
+            m = {NCH*CH{1'b0}};
+            m[SIMD-1:0] = ~(w ^ x);
+            xnor_chunk_sums = {NCH*CH{1'b0}};
+            if (CH % 2 == 0) begin
+                m = m - ((m >> 1) & EVEN_BITS);
+                for (i = 0; i < CH; i = i + 2)
+                    xnor_chunk_sums = xnor_chunk_sums + ((m >> i) & (CH_LSB | (CH_LSB << 1)));
+            end else begin
+                for (i = 0; i < CH; i = i + 1)
+                    xnor_chunk_sums = xnor_chunk_sums + ((m >> i) & CH_LSB);
+            end
+        end
+    endfunction
+
+    // Sum of the S2 fields in one multiply: field NCH-1 of v * CH_LSB is
+    // the sum of fields 0..NCH-1, exact when no partial sum carries out of
+    // a CH-bit field (SIMD < 2**CH). Used where the product fits a 64-bit
+    // word (MUL_SUM); otherwise sum_chunks.
+    localparam MUL_SUM = (NCH * CH <= 64) && ((1 << CH) > SIMD);
+    /* verilator lint_off UNUSEDSIGNAL */
+    function [ACC_BITS-1:0] mul_sum(input [NCH*CH-1:0] v);
+        reg [NCH*CH-1:0] p;
+        reg [CH+ACC_BITS-1:0] ext;
+        begin
+            p = v * CH_LSB;
+            ext = {{ACC_BITS{1'b0}}, p[(NCH-1)*CH +: CH]};
+            mul_sum = ext[ACC_BITS-1:0];
+        end
+    endfunction
+    /* verilator lint_on UNUSEDSIGNAL */
+    // BNN_SYNTH_DATAPATH makes Verilator build the synthesised form, so
+    // the unit test checks both forms against the same reference.
+`ifdef VERILATOR
+`ifdef BNN_SYNTH_DATAPATH
+    localparam SIM = 1'b0;
+`else
+    localparam SIM = 1'b1;
+`endif
+`else
+    localparam SIM = 1'b0;
+`endif
+    localparam SIM_SWAR = SIM && XNOR;
+
     // Control flags travel alongside the datapath; only valids are reset.
     reg v2, v3, v4;
     reg first2, first3;
@@ -230,25 +340,19 @@ module bnn_mvtu #(
     // Sum of the input elements (integer mode), shared by all PEs; S2 and S3
     // registers keep it aligned with the per-neuron sums.
     wire [ACC_BITS-1:0] xsum3;
-    genvar gp, gc;
+    genvar gp;
     generate
         if (XNOR) begin : g_no_xsum
             assign xsum3 = {ACC_BITS{1'b0}};
         end else begin : g_xsum
-            reg [NCH*ACC_BITS-1:0] chunks;
-            integer c;
+            reg [NCH*FW-1:0] chunks;
             always @(posedge ap_clk) begin
-                for (c = 0; c < NCH; c = c + 1)
-                    chunks[c*ACC_BITS +: ACC_BITS] <= widen(chunk_sum({SIMD{1'b1}}, x1, c));
-            end
-            reg [ACC_BITS-1:0] sum_d;
-            integer k;
-            always @* begin
-                sum_d = {ACC_BITS{1'b0}};
-                for (k = 0; k < NCH; k = k + 1) sum_d = sum_d + chunks[k*ACC_BITS +: ACC_BITS];
+                if (v1) chunks <= chunk_sums({SIMD{1'b1}}, x1);
             end
             reg [ACC_BITS-1:0] sum_q;
-            always @(posedge ap_clk) sum_q <= sum_d;
+            always @(posedge ap_clk) begin
+                if (v2) sum_q <= sum_chunks(chunks);
+            end
             assign xsum3 = sum_q;
         end
     endgenerate
@@ -257,26 +361,26 @@ module bnn_mvtu #(
     wire [OW-1:0] result;
     generate
         for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
-            // S2: chunk sums
-            wire [NCH*ACC_BITS-1:0] chunks;
-            for (gc = 0; gc < NCH; gc = gc + 1) begin : g_chunk
-                reg [CW-1:0] csum;
-                always @(posedge ap_clk) begin
-                    csum <= chunk_sum(w1[gp*SIMD +: SIMD], x1, gc);
-                end
-                assign chunks[gc*ACC_BITS +: ACC_BITS] = widen(csum);
-            end
-
-            // S3: sum of chunks
-            reg [ACC_BITS-1:0] psum_d;
-            integer c;
-            always @* begin
-                psum_d = {ACC_BITS{1'b0}};
-                for (c = 0; c < NCH; c = c + 1)
-                    psum_d = psum_d + chunks[c*ACC_BITS +: ACC_BITS];
-            end
+            // S2: chunk sums (layout FW); S3: their sum. The registers after
+            // the issue point only load valid steps (v1, v2), so an idle
+            // layer costs the simulator almost nothing. In integer mode
+            // Yosys maps the chunk adders behind an enable to carry chains,
+            // about 5% more LUTs, so there S2 loads every cycle in hardware
+            // and only valid steps in simulation (the S2 value of an invalid
+            // step is never used).
+            reg [NCH*FW-1:0] csum;
             reg [ACC_BITS-1:0] psum;
-            always @(posedge ap_clk) psum <= psum_d;
+            if (SIM_SWAR) begin : g_sim
+                always @(posedge ap_clk) begin
+                    if (v1) csum <= xnor_chunk_sums(w1[gp*SIMD +: SIMD], x1[SIMD-1:0]);
+                    if (v2) psum <= MUL_SUM ? mul_sum(csum) : sum_chunks(csum);
+                end
+            end else begin : g_hw
+                always @(posedge ap_clk) begin
+                    if (v1 || !(XNOR || SIM)) csum <= chunk_sums(w1[gp*SIMD +: SIMD], x1);
+                    if (v2) psum <= sum_chunks(csum);
+                end
+            end
 
             // S4: accumulate over the SF steps of a neuron group
             wire [ACC_BITS-1:0] step = XNOR ? psum : {psum[ACC_BITS-2:0], 1'b0} - xsum3;

@@ -97,13 +97,14 @@ module bnn_swg #(
     localparam [AW-1:0] TOPROW = TOPROW_I[AW-1:0];
     localparam signed [SW-1:0] S_ZERO = 0;
     localparam signed [SW-1:0] S_ONE = 1;
-    localparam signed [SW-1:0] S_IFM_H = IFM_H[SW-1:0];
     localparam signed [SW-1:0] S_TOP_W = TOP_W_I[SW-1:0];
     localparam signed [SW-1:0] S_IMG_W = IMG_W_I[SW-1:0];
     localparam signed [SW-1:0] S_BUF_W = BUF_W_I[SW-1:0];
     localparam signed [SW-1:0] S_SROW = SROW_I[SW-1:0];
     localparam signed [SW-1:0] S_STRIDE = STRIDE[SW-1:0];
     localparam signed [SW-1:0] S_ROWW = ROWW[SW-1:0];
+    localparam [SW-1:0] U_IFM_H = IFM_H[SW-1:0];
+    localparam [SW-1:0] U_ROWW = ROWW[SW-1:0];
     localparam signed [SW-1:0] S_NEG_PAD_T = NEG_PAD_T_I[SW-1:0];
     localparam signed [SW-1:0] S_COL0 = COL0_I[SW-1:0];
     localparam signed [SW-1:0] S_SCOL = SCOL_I[SW-1:0];
@@ -149,8 +150,11 @@ module bnn_swg #(
     wire ox_last = (ox == OW_LAST);
     wire oy_last = (oy == OH_LAST);
 
-    wire pad_row = (cur_iy < S_ZERO) || (cur_iy >= S_IFM_H);
-    wire pad_col = (cur_col < S_ZERO) || (cur_col >= S_ROWW);
+    // Outside [0, limit) in one unsigned compare: a negative coordinate
+    // reads as a number far above the limit. Same as two signed compares,
+    // a fraction of the simulator's work for them.
+    wire pad_row = ($unsigned(cur_iy) >= U_IFM_H);
+    wire pad_col = ($unsigned(cur_col) >= U_ROWW);
     wire data_ready = pad_row || pad_col || (avail > cur_pos + cur_col);
     wire issue = data_ready && (credits != {CRW{1'b0}});
     wire img_done = issue && j_last && ky_last && ox_last && oy_last;

@@ -136,6 +136,13 @@ static std::vector<FifoProbe> find_fifos(VerilatedContext& ctx) {
     return probes;
 }
 
+// $readmemh in Verilator's runtime parses ROM files one fgetc() at a time,
+// and glibc's fgetc takes the stream lock on every call: a quarter of the
+// start-up of a model with large weight ROMs. The harness is single
+// threaded, so this definition (which the executable's own references bind
+// to) reads without the lock.
+extern "C" int fgetc(FILE* f) { return getc_unlocked(f); }
+
 static std::vector<uint8_t> read_file(const char* path) {
     std::vector<uint8_t> buf;
     FILE* f = std::fopen(path, "rb");
@@ -213,6 +220,9 @@ int main(int argc, char** argv) {
     top.ap_rst_n = 1;
 
     uint64_t cycle = 0, in_idx = 0, out_idx = 0, idle = 0;
+    // Earliest cycle input beat in_idx may be offered: (in_idx / in_group) *
+    // in_interval, advanced per group rather than divided every cycle.
+    uint64_t in_from = 0, group_left = in_group;
     bool offering = false;
     // Output held from a stalled cycle, to check the AXI stability rule.
     bool out_pending = false;
@@ -223,8 +233,7 @@ int main(int argc, char** argv) {
     while (out_idx < n_out) {
         // A beat once offered stays offered until accepted (AXI rule); gaps
         // are only inserted before a new beat.
-        if (!offering && in_idx < n_in && (in_idx / in_group) * in_interval <= cycle &&
-            in_coin.flip(rng)) {
+        if (!offering && in_idx < n_in && in_from <= cycle && in_coin.flip(rng)) {
             offering = true;
             put_port(top.s_axis_tdata, &in_data[in_idx * IN_BYTES], IN_BYTES);
         }
@@ -266,6 +275,10 @@ int main(int argc, char** argv) {
             if (stamps) in_cycle.push_back(cycle);
             ++in_idx;
             offering = false;
+            if (--group_left == 0) {
+                group_left = in_group;
+                in_from += in_interval;
+            }
         }
 
         top.ap_clk = 1;

@@ -42,6 +42,10 @@ CONFIGS = [
     Cfg(mw=15, mh=6, pe=1, simd=5, in_bits=8, acc_bits=16, use_thresh=1),
     Cfg(mw=7, mh=4, pe=4, simd=1, in_bits=8, acc_bits=13, use_thresh=0),
     Cfg(mw=784, mh=64, pe=16, simd=49, in_bits=8, acc_bits=20, use_thresh=0),
+    # XNOR chunk sums of a 32-bit word with a short last chunk (CH 6), and of
+    # a multi-word vector (CH 9): the simulator's word-parallel path.
+    Cfg(mw=96, mh=8, pe=4, simd=32, in_bits=1, acc_bits=8, use_thresh=0),
+    Cfg(mw=140, mh=4, pe=2, simd=70, in_bits=1, acc_bits=9, use_thresh=1),
 ]
 
 
@@ -51,14 +55,19 @@ def cfg_id(c: Cfg) -> str:
     return f"{mode}-mw{c.mw}-mh{c.mh}-pe{c.pe}-simd{c.simd}-{out}"
 
 
-def harness(c: Cfg) -> Harness:
+# The simulator builds a word-parallel form of the XNOR datapath and loads
+# idle integer-mode registers less often; "synth" is the form Yosys maps.
+DATAPATHS = {"sim": (), "synth": ("BNN_SYNTH_DATAPATH",)}
+
+
+def harness(c: Cfg, datapath: str = "sim") -> Harness:
     params = {
         "MW": c.mw, "MH": c.mh, "PE": c.pe, "SIMD": c.simd, "IN_BITS": c.in_bits,
         "ACC_BITS": c.acc_bits, "USE_THRESH": c.use_thresh,
         # Relative names: the simulator reads them from its working directory.
         "WEIGHT_FILE": "w.hex", "THRESH_FILE": "t.hex",
     }
-    return build_harness(rtl("bnn_mvtu", "bnn_fifo"), "bnn_mvtu", params)
+    return build_harness(rtl("bnn_mvtu", "bnn_fifo"), "bnn_mvtu", params, defines=DATAPATHS[datapath])
 
 
 def hex_words(words: list[int], bits: int) -> str:
@@ -115,9 +124,10 @@ def simulate(c: Cfg, h: Harness, w, t, x, d: Path, **kw):
     return res
 
 
+@pytest.mark.parametrize("datapath", sorted(DATAPATHS))
 @pytest.mark.parametrize("c", CONFIGS, ids=cfg_id)
-def test_mvtu(c: Cfg, tmp_path: Path) -> None:
-    h = harness(c)
+def test_mvtu(c: Cfg, datapath: str, tmp_path: Path) -> None:
+    h = harness(c, datapath)
     nvec = 20
     w, t, x = random_problem(c, nvec, seed=c.mw * 1000 + c.mh)
     expect = reference(c, w, t, x)
