@@ -42,8 +42,8 @@ from .streamline import INPUT_NAME, fixed_point_streams, streamline
 REPO = Path(__file__).resolve().parent.parent
 # Test images that FIFO sizing streams through the accelerator.
 SIZING_IMAGES = 4
-# What a folding fitted to the board (fit_board) depends on besides the graph: the RTL it generates and
-# the analytic estimate of it.
+# What an automatic folding depends on besides the graph and the target: the RTL it generates and the
+# analytic estimate of it, which cap the target at the board's budget.
 FIT_CODE = ("flows/analytic.py", "flows/estimate.py", "flows/rtlgen.py", "hw/rtl/*.v")
 
 
@@ -56,8 +56,10 @@ class BuildConfig:
     clock_mhz: float | None = None
     target_fps: float = 1_000_000.0
     folding_config: Path | None = None
-    # Instead of target_fps: the fastest automatic folding whose analytic estimate stays within
-    # max_utilisation of every board resource (LUT, FF, BRAM36, DSP); the rest is headroom for routing and the shell.
+    # An automatic folding reaches target_fps, or (fit_board: no target) goes as fast as it can, as
+    # long as its analytic estimate stays within max_utilisation of every board resource (LUT, FF,
+    # BRAM36, DSP; the rest is headroom for routing and the shell); otherwise it is the fastest
+    # folding that does.
     fit_board: bool = False
     max_utilisation: float = 0.85
     n_verify: int = 20
@@ -91,12 +93,12 @@ class BuildConfig:
 
     @property
     def target_cycles(self) -> int:
-        return max(1, int(self.clock_mhz * 1e6 // self.target_fps))
+        return 1 if self.fit_board else max(1, int(self.clock_mhz * 1e6 // self.target_fps))
 
     @property
     def fold_budget(self) -> dict | None:
-        """What a folding fitted to the board depends on besides the graph (None: not fit_board)."""
-        if not self.fit_board:
+        """What an automatic folding depends on besides the graph (None: a folding_config decides)."""
+        if self.folding_config is not None:
             return None
         code = sorted(p for pattern in FIT_CODE for p in REPO.glob(pattern) if p.is_file())
         return {"board": self.board_data.name, "capacity": self.board_data.capacity,
@@ -196,9 +198,11 @@ def step_lower(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
 
 
 def _fold_to_board(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
-    """The fastest automatic folding whose analytic estimate fits max_utilisation of the board."""
+    """The automatic folding for the target, or the fastest slower one whose analytic estimate
+    fits max_utilisation of the board."""
     board = cfg.board_data
-    cfg.log(f"  fitting to {board.name}: every resource <= {cfg.max_utilisation:.0%} of its capacity "
+    goal = "as fast as fits" if cfg.fit_board else f"target {cfg.target_fps:,.0f} FPS ({cfg.target_cycles:,} cycles)"
+    cfg.log(f"  {goal}; fitting to {board.name}: every resource <= {cfg.max_utilisation:.0%} of its capacity "
             "(analytic estimate of the generated RTL)")
     with tempfile.TemporaryDirectory(prefix="bnnflow-fit-") as tmp:
         fit = folding.AnalyticFit(board, cfg.max_utilisation, Path(tmp))
@@ -208,8 +212,11 @@ def _fold_to_board(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
             cfg.log(f"    {folding.bottleneck_cycles(m):>11,} cycles: {fit.describe(m)}{'' if ok else '  over'}")
             return ok
 
-        model = folding.fold_to_budget(model, fits)
+        target = folding.bottleneck_cycles(folding.auto_fold(model, cfg.target_cycles))
+        model = folding.fold_to_budget(model, fits, cfg.target_cycles)
         cycles = folding.bottleneck_cycles(model)
+        if cycles > target:
+            cfg.log(f"  the target folding ({target:,} cycles) does not fit {board.name}")
         cfg.log(f"  chose {cycles:,} cycles per image = {cfg.clock_mhz * 1e6 / cycles:,.0f} FPS at "
                 f"{cfg.clock_mhz:g} MHz; estimated {fit.describe(model)}")
     return model
@@ -218,10 +225,8 @@ def _fold_to_board(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
 def step_fold(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     if cfg.folding_config is not None:
         model = folding.apply_folding_config(model, cfg.folding_config)
-    elif cfg.fit_board:
-        model = _fold_to_board(model, cfg)
     else:
-        model = folding.auto_fold(model, cfg.target_cycles)
+        model = _fold_to_board(model, cfg)
     folding.write_folding_config(model, cfg.path("folding_config.json"))
     for f in folding.layer_folds(model):
         pe = f"PE {f.pe:4d}" if f.pe else " " * 7
@@ -313,7 +318,7 @@ STEPS: list[Step] = [
     Step("export", step_export, "01_qonnx.onnx", ("model",)),
     Step("streamline", step_streamline, "02_streamlined.onnx", ("n_verify",)),
     Step("lower", step_lower, "03_hw.onnx", ("n_verify",)),
-    Step("fold", step_fold, "04_folded.onnx", ("target_fps", "clock_mhz", "folding_config", "fold_budget"),
+    Step("fold", step_fold, "04_folded.onnx", ("target_cycles", "folding_config", "fold_budget"),
          ("folding_config.json",), code=("flows/fold.py",)),
     Step("golden", step_golden, None, (), ("golden.npz", "golden.json")),
     Step("rtl", step_rtl, None, ("size_fifos",), ("rtl/manifest.json",),

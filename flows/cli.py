@@ -67,11 +67,11 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--output-dir", type=Path)
     b.add_argument("--clock-mhz", type=float)
     b.add_argument("--target-fps", type=_target_fps, default=1_000_000.0,
-                   help="images/s the automatic folding aims at, or `max`: the fastest folding whose analytic "
-                        "estimate fits the board within --max-utilisation")
+                   help="images/s the automatic folding aims at, or `max`: as fast as fits; a target whose "
+                        "analytic estimate exceeds --max-utilisation of the board gets the fastest folding that fits")
     b.add_argument("--max-utilisation", type=float, default=0.85,
-                   help="with --target-fps max: the share of each board resource (LUT, FF, BRAM36, DSP) "
-                        "the design may use (default 0.85; the rest is headroom for routing and the shell)")
+                   help="the share of each board resource (LUT, FF, BRAM36, DSP) an automatic folding may use "
+                        "(default 0.85; the rest is headroom for routing and the shell)")
     b.add_argument("--folding-config", type=Path, help="FINN-format folding_config.json")
     b.add_argument("--n-sim", type=int, default=200, help="test images to simulate in RTL")
     b.add_argument("--data-dir", type=Path)

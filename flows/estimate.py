@@ -109,8 +109,9 @@ class ResourceBudgetError(FlowError):
             f"the accelerator does not fit {estimate.board.name} ({estimate.board.part}), "
             f"{estimate.method} estimate:\n{estimate.table()}\n"
             + "\n".join(estimate.fold_down_advice())
-            + "\nLower PE/SIMD of those layers in a --folding-config (FOLDING_CONFIG), or ask for a lower "
-            "--target-fps; --estimates-only (ESTIMATES_ONLY=1) reports without stopping."
+            + "\nLower PE/SIMD of those layers in a --folding-config (FOLDING_CONFIG), or leave the automatic "
+            "folding less of the board (--max-utilisation, its analytic budget); --estimates-only "
+            "(ESTIMATES_ONLY=1) reports without stopping."
         )
 
 

@@ -8,10 +8,10 @@ slowest layer can reach at full parallelism: a layer faster than the bottleneck
 only costs area. A sliding-window generator runs at the SIMD of the MVTU it
 feeds, which must divide its channel count.
 
-fold_to_budget picks the target instead: the fastest automatic folding that a
-`fits` test accepts (AnalyticFit: the analytic estimate of the generated RTL
-within a share of the board's resources), by bisection over the bottlenecks
-auto_fold can produce.
+fold_to_budget caps the target by a budget: the fastest automatic folding, no
+faster than the target, that a `fits` test accepts (AnalyticFit: the analytic
+estimate of the generated RTL within a share of the board's resources), by
+bisection over the bottlenecks auto_fold can produce.
 """
 from __future__ import annotations
 
@@ -171,8 +171,10 @@ def candidate_cycles(model: ModelWrapper) -> list[int]:
     return sorted({c for opts in options for _, _, c in opts if c >= reachable})
 
 
-def fold_to_budget(model: ModelWrapper, fits: Callable[[ModelWrapper], bool]) -> ModelWrapper:
-    """Fold `model` (in place) as auto_fold at the smallest candidate bottleneck whose design `fits`.
+def fold_to_budget(model: ModelWrapper, fits: Callable[[ModelWrapper], bool],
+                   target_cycles: int = 1) -> ModelWrapper:
+    """Fold `model` (in place) as auto_fold at the smallest bottleneck, `target_cycles` or a
+    slower candidate, whose design `fits`. With the default target: the fastest design that fits.
 
     Bisection over candidate_cycles: it assumes resources only grow as the target shrinks. That
     holds for the lanes of every layer (a tighter target never allows fewer), and so roughly for
@@ -182,7 +184,8 @@ def fold_to_budget(model: ModelWrapper, fits: Callable[[ModelWrapper], bool]) ->
     left at that folding; nothing else in it changes. Raises NoFoldingFitsError when even the
     slowest candidate (every layer at its least parallel folding) does not fit.
     """
-    cands = candidate_cycles(model)
+    # auto_fold at the target itself comes first: its bottleneck may lie between two candidates.
+    cands = [target_cycles] + [c for c in candidate_cycles(model) if c > target_cycles]
     verdicts: dict[tuple, bool] = {}  # distinct targets often give the same folding
 
     def fits_at(i: int) -> bool:
@@ -204,7 +207,7 @@ def fold_to_budget(model: ModelWrapper, fits: Callable[[ModelWrapper], bool]) ->
         else:
             lo = mid
     if hi == len(cands):
-        raise NoFoldingFitsError(f"even the slowest automatic folding ({cands[-1]:,} cycles per image) "
+        raise NoFoldingFitsError(f"even the slowest automatic folding ({bottleneck_cycles(model):,} cycles per image) "
                                  "does not fit the resource budget")
     return auto_fold(model, cands[hi])
 

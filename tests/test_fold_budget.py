@@ -1,4 +1,5 @@
-"""Budget mode: the fastest automatic folding that fits (flows.fold.fold_to_budget), and its wiring."""
+"""Budget mode: the fastest automatic folding that fits (flows.fold.fold_to_budget), a target capped
+by the budget, and their wiring into the build."""
 import copy
 import dataclasses
 
@@ -106,7 +107,43 @@ def test_build_fold_step_fits_the_board(graphs, tmp_path):
     assert cfg.fold_budget["max_utilisation"] == 0.5 and cfg.fold_budget["capacity"]["LUT"] == 53200
     other = dataclasses.replace(cfg, max_utilisation=0.6)
     assert other.fold_budget != cfg.fold_budget
-    assert dataclasses.replace(cfg, fit_board=False).fold_budget is None
+    assert dataclasses.replace(cfg, fit_board=False, folding_config=tmp_path / "f.json").fold_budget is None
+    # "max" and a target are different fold steps.
+    assert dataclasses.replace(cfg, fit_board=False).target_cycles > cfg.target_cycles == 1
+
+
+@pytest.mark.parametrize("name", ["tfc_w1a1_nobn", "binarydensenet_nobn"])
+def test_target_within_budget_is_kept_and_capped_beyond(graphs, name):
+    base = graphs[name]
+    cands = fold.candidate_cycles(base)
+    target = cands[len(cands) // 2] + 1  # between two candidates: auto_fold's own bottleneck
+    at_target = fold.auto_fold(_copy(base), target)
+    lanes = _lanes(at_target)
+
+    # A budget the target meets: exactly the target folding, not a faster one.
+    kept = fold.fold_to_budget(_copy(base), lambda m: _lanes(m) <= lanes, target)
+    assert _folding(kept) == _folding(at_target)
+    # A budget it does not: the fastest slower candidate that fits.
+    capped = fold.fold_to_budget(_copy(base), lambda m: _lanes(m) < lanes, target)
+    cycles = fold.bottleneck_cycles(capped)
+    assert cycles > fold.bottleneck_cycles(at_target) and _lanes(capped) < lanes
+    faster = [c for c in cands if target < c < cycles]
+    assert all(_lanes(fold.auto_fold(_copy(base), c)) >= lanes for c in faster)
+
+
+def _folding(model: ModelWrapper) -> list[tuple[str, int, int]]:
+    return [(f.name, f.pe, f.simd) for f in fold.layer_folds(model)]
+
+
+def test_build_caps_a_target_the_board_cannot_hold(graphs, tmp_path):
+    lines = []
+    cfg = BuildConfig(model="tfc_w1a1_nobn", output_dir=tmp_path, max_utilisation=0.05, log=lines.append)
+    model = step_fold(_copy(graphs["tfc_w1a1_nobn"]), cfg)
+    log = "\n".join(lines)
+    target = fold.bottleneck_cycles(fold.auto_fold(_copy(graphs["tfc_w1a1_nobn"]), cfg.target_cycles))
+    assert f"target 1,000,000 FPS ({cfg.target_cycles:,} cycles)" in log
+    assert f"the target folding ({target:,} cycles) does not fit Pynq-Z2" in log
+    assert fold.bottleneck_cycles(model) > target
 
 
 def test_cli_target_fps_max(monkeypatch):
