@@ -5,8 +5,8 @@ model to the zoo is one decorated function and nothing else.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import torch.nn as nn
 
@@ -18,6 +18,7 @@ class ModelInfo:
     dataset: str
     input_shape: tuple[int, ...]
     description: str
+    defaults: dict[str, Any] = field(default_factory=dict)  # factory arguments of this entry
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -28,19 +29,22 @@ class UnknownModelError(KeyError):
         return str(self.args[0])
 
 
-def register_model(dataset: str, input_shape: tuple[int, ...]) -> Callable:
-    """Register a model factory under its function name.
+def register_model(dataset: str, input_shape: tuple[int, ...], suffix: str = "", **defaults: Any) -> Callable:
+    """Register a model factory under its function name, plus `suffix`.
 
     dataset and input_shape (C, H, W) are the defaults the training and build
-    flows use when the user names only the model.
+    flows use when the user names only the model. Stacked decorators register
+    one factory for several datasets: `suffix="_cifar10", in_channels=3,
+    image_size=32` adds an entry whose factory arguments are those defaults.
     """
 
     def wrap(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        name = factory.__name__
+        name = factory.__name__ + suffix
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is registered twice")
         doc = (factory.__doc__ or "").strip().splitlines()
-        _REGISTRY[name] = ModelInfo(name, factory, dataset, tuple(input_shape), doc[0] if doc else "")
+        _REGISTRY[name] = ModelInfo(name, factory, dataset, tuple(input_shape), doc[0] if doc else "",
+                                    dict(defaults))
         return factory
 
     return wrap
@@ -61,8 +65,9 @@ def model_info(name: str) -> ModelInfo:
         ) from None
 
 
-def create_model(name: str, **kwargs) -> nn.Module:
-    return model_info(name).factory(**kwargs)
+def create_model(name: str, **kwargs: Any) -> nn.Module:
+    info = model_info(name)
+    return info.factory(**{**info.defaults, **kwargs})
 
 
 def _load_zoo() -> None:

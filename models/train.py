@@ -38,7 +38,7 @@ from .checkpoint import RESUME_KEYS, CheckpointError, load_model, load_weights, 
 from .datasets import DatasetError, get_dataset, train_augmentation
 from .layers import binary_layers, set_weight_binarization
 from .metrics import plot_curves, write_metrics
-from .registry import UnknownModelError, create_model, model_info
+from .registry import UnknownModelError, create_model, list_models, model_info
 
 
 class ConfigError(ValueError):
@@ -267,7 +267,11 @@ def _load_data(config: TrainConfig, dataset: str) -> tuple[TensorDataset, Tensor
     expected = model_info(config.model).input_shape
     got = tuple(train_set.tensors[0].shape[1:])
     if got != expected:
-        raise ConfigError(f"dataset {dataset!r} has images of shape {got}; model {config.model!r} expects {expected}")
+        twins = [m for m in list_models() if model_info(m).dataset == dataset
+                 and model_info(m).factory is model_info(config.model).factory]
+        hint = f"; train {twins[0]!r} instead, the same model sized for {dataset}" if twins else ""
+        raise ConfigError(f"dataset {dataset!r} has images of shape {got}; model {config.model!r} "
+                          f"expects {expected}{hint}")
     return train_set, test_set
 
 

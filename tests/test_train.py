@@ -141,6 +141,17 @@ def test_cli_dataset_shape_mismatch(tmp_path, capsys):
             pickle.dump({b"data": np.zeros((2, 3072), dtype=np.uint8), b"labels": [0, 1]}, f, protocol=2)
     assert main(["--dataset", "cifar10", "--data-dir", str(folder), "--runs-dir", str(tmp_path)]) == 1
     assert "expects (1, 28, 28)" in capsys.readouterr().err
+    assert main(["--model", "cnv_w1a1_nobn", "--dataset", "cifar10", "--data-dir", str(folder),
+                 "--runs-dir", str(tmp_path)]) == 1
+    assert "train 'cnv_w1a1_nobn_cifar10' instead" in capsys.readouterr().err
+
+    # The registry's CIFAR-10 entry trains on it, and its checkpoint rebuilds the 3-channel model.
+    assert main(["--model", "cnv_w1a1_nobn_cifar10", "--data-dir", str(folder), "--epochs", "1", "--one-step",
+                 "--out-dir", str(tmp_path), "--runs-dir", str(tmp_path), "--no-progress"]) == 0
+    model, meta = load_model(tmp_path / "cnv_w1a1_nobn_cifar10.pt")
+    assert meta["dataset"] == "cifar10"
+    with torch.no_grad():
+        assert model.eval()(torch.zeros(1, 3, 32, 32)).shape[-1] == 10
 
 
 @pytest.mark.slow

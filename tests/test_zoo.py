@@ -61,8 +61,10 @@ def test_only_the_first_layer_zero_pads(name):
 
 
 @pytest.mark.parametrize("name", CONV_ZOO)
-def test_cifar10_shape_gives_class_scores(name):
-    model = create_model(name, in_channels=3, image_size=32).eval()
+def test_cifar10_entry_gives_class_scores(name):
+    info = model_info(f"{name}_cifar10")
+    assert (info.dataset, info.input_shape) == ("cifar10", (3, 32, 32))
+    model = create_model(info.name).eval()
     with torch.no_grad():
         assert logits_of(model(_inputs((3, 32, 32), 2))).shape == (2, 10)
 

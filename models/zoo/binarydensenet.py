@@ -61,17 +61,19 @@ def _binarydensenet(
     return nn.Sequential(*layers)
 
 
+@register_model(dataset="cifar10", input_shape=(3, 32, 32), suffix="_cifar10", in_channels=3, image_size=32)
 @register_model(dataset="fashion_mnist", input_shape=(1, 28, 28))
 def binarydensenet_nobn(
     in_channels: int = 1, image_size: int = 28, num_classes: int = 10, pad_value: float = -1.0
 ) -> nn.Module:
-    """BinaryDenseNet (3 dense blocks, growth 16), BN-free; CIFAR-10: in_channels=3, image_size=32."""
+    """BinaryDenseNet (3 dense blocks, growth 16), BN-free."""
     return _binarydensenet(False, in_channels, image_size, num_classes, pad_value)
 
 
+@register_model(dataset="cifar10", input_shape=(3, 32, 32), suffix="_cifar10", in_channels=3, image_size=32)
 @register_model(dataset="fashion_mnist", input_shape=(1, 28, 28))
 def binarydensenet_bn(
     in_channels: int = 1, image_size: int = 28, num_classes: int = 10, pad_value: float = -1.0
 ) -> nn.Module:
-    """BinaryDenseNet (3 dense blocks, growth 16) with BatchNorm; CIFAR-10: in_channels=3, image_size=32."""
+    """BinaryDenseNet (3 dense blocks, growth 16) with BatchNorm."""
     return _binarydensenet(True, in_channels, image_size, num_classes, pad_value)

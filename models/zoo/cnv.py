@@ -38,13 +38,15 @@ def _cnv(batchnorm: bool, in_channels: int, image_size: int, num_classes: int) -
     return nn.Sequential(*layers)
 
 
+@register_model(dataset="cifar10", input_shape=(3, 32, 32), suffix="_cifar10", in_channels=3, image_size=32)
 @register_model(dataset="fashion_mnist", input_shape=(1, 28, 28))
 def cnv_w1a1_nobn(in_channels: int = 1, image_size: int = 28, num_classes: int = 10) -> nn.Module:
-    """FINN CNV-w1a1, BN-free (scaled WS, per-channel gain and bias); CIFAR-10: in_channels=3, image_size=32."""
+    """FINN CNV-w1a1, BN-free (scaled WS, per-channel gain and bias)."""
     return _cnv(False, in_channels, image_size, num_classes)
 
 
+@register_model(dataset="cifar10", input_shape=(3, 32, 32), suffix="_cifar10", in_channels=3, image_size=32)
 @register_model(dataset="fashion_mnist", input_shape=(1, 28, 28))
 def cnv_w1a1(in_channels: int = 1, image_size: int = 28, num_classes: int = 10) -> nn.Module:
-    """FINN CNV-w1a1 with BatchNorm; CIFAR-10: in_channels=3, image_size=32."""
+    """FINN CNV-w1a1 with BatchNorm."""
     return _cnv(True, in_channels, image_size, num_classes)

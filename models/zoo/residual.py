@@ -77,6 +77,7 @@ def _residual(
     return nn.Sequential(*layers)
 
 
+@register_model(dataset="cifar10", input_shape=(3, 32, 32), suffix="_cifar10", in_channels=3, image_size=32)
 @register_model(dataset="fashion_mnist", input_shape=(1, 28, 28))
 def reactnet_nobn(
     in_channels: int = 1, image_size: int = 28, num_classes: int = 10, pad_value: float = -1.0
@@ -85,6 +86,7 @@ def reactnet_nobn(
     return _residual(True, False, in_channels, image_size, num_classes, pad_value)
 
 
+@register_model(dataset="cifar10", input_shape=(3, 32, 32), suffix="_cifar10", in_channels=3, image_size=32)
 @register_model(dataset="fashion_mnist", input_shape=(1, 28, 28))
 def reactnet_bn(
     in_channels: int = 1, image_size: int = 28, num_classes: int = 10, pad_value: float = -1.0
@@ -93,6 +95,7 @@ def reactnet_bn(
     return _residual(True, True, in_channels, image_size, num_classes, pad_value)
 
 
+@register_model(dataset="cifar10", input_shape=(3, 32, 32), suffix="_cifar10", in_channels=3, image_size=32)
 @register_model(dataset="fashion_mnist", input_shape=(1, 28, 28))
 def resnete_nobn(
     in_channels: int = 1, image_size: int = 28, num_classes: int = 10, pad_value: float = -1.0
