@@ -264,6 +264,21 @@ def step_rtl(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     return model
 
 
+def _progress_lines(cfg: BuildConfig, unit: str, every_s: float = 10.0) -> Callable[[int, int], None]:
+    """A progress callback that logs (done, total) at most every `every_s` seconds, with an ETA."""
+    start = last = time.perf_counter()
+
+    def report(done: int, total: int) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        if done and now - last >= every_s:
+            last = now
+            left = (now - start) * (total - done) / done
+            cfg.log(f"    {done:,}/{total:,} {unit} ({now - start:.0f} s, about {left:.0f} s left)")
+
+    return report
+
+
 def step_rtlsim(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     golden = np.load(cfg.path("golden.npz"))
     n = min(cfg.n_sim, len(golden["labels"]))
@@ -272,7 +287,7 @@ def step_rtlsim(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     compile_accelerator(cfg.path("rtl"))
     cfg.log(f"  compiled with Verilator in {time.perf_counter() - t0:.1f} s; simulating {n} test images")
     t0 = time.perf_counter()
-    res = simulate(cfg.path("rtl"), to_hw_layout(images))
+    res = simulate(cfg.path("rtl"), to_hw_layout(images), progress=_progress_lines(cfg, "images"))
     seconds = time.perf_counter() - t0
     with atomic_path(cfg.path("sim", "outputs.npz")) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, outputs=res.outputs, in_cycles=res.in_cycles, out_cycles=res.out_cycles)

@@ -11,6 +11,7 @@ import json
 import math
 import shutil
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
@@ -89,12 +90,13 @@ def compile_accelerator(rtl_dir: str | Path) -> Harness:
 
 def simulate(rtl_dir: str | Path, images: np.ndarray, in_prob: float = 1.0, out_prob: float = 1.0,
              seed: int = 1, timeout: int = 200_000, fifo_stats: bool = False,
-             image_interval: int = 0) -> RtlSimResult:
+             image_interval: int = 0, progress: Callable[[int, int], None] | None = None) -> RtlSimResult:
     """Stream `images` (integers, any shape with the batch first) through the accelerator in rtl_dir.
 
     `fifo_stats` records each link FIFO's peak fill; `image_interval` > 0 starts image k
-    no earlier than cycle k * image_interval. A deadlock raises RtlDeadlockError naming
-    the link where data stopped.
+    no earlier than cycle k * image_interval; `progress` is called with (images done, images)
+    about every million cycles. A deadlock raises RtlDeadlockError naming the link where
+    data stopped.
     """
     rtl_dir = Path(rtl_dir).resolve()
     manifest = _manifest(rtl_dir)
@@ -111,7 +113,8 @@ def simulate(rtl_dir: str | Path, images: np.ndarray, in_prob: float = 1.0, out_
                           out_signed=fout["signed"], in_prob=in_prob, out_prob=out_prob, seed=seed,
                           timeout=timeout, cwd=rtl_dir, in_elems_per_beat=fin["elems_per_beat"],
                           out_elems_per_beat=fout["elems_per_beat"], fifo_stats=fifo_stats,
-                          in_interval=image_interval, in_group=fin["beats_per_image"])
+                          in_interval=image_interval, in_group=fin["beats_per_image"],
+                          progress=None if progress is None else lambda done, _: progress(done // per_image, n))
     except SimulationError as e:
         if e.deadlock:
             raise _deadlock_error(manifest, e) from None

@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence, Union
+from typing import Callable, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -127,6 +127,9 @@ def _port_widths(header: Path) -> tuple[int, int]:
 
 # Verilator's runtime library is most of the C++ compile time and identical in
 # every build, so its objects are compiled once per Verilator version and reused.
+# Cycles between progress reports: about a second of a large design.
+PROGRESS_CYCLES = 1 << 20
+
 RUNTIME_OBJS = ("verilated.o", "verilated_threads.o")
 
 
@@ -322,6 +325,7 @@ def run_harness(
     fifo_stats: bool = False,
     in_interval: int = 0,
     in_group: int = 1,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SimResult:
     """Stream `in_values` through the harness and collect `n_out_beats` output beats.
 
@@ -329,7 +333,8 @@ def run_harness(
     bytes names its element counts. `cwd` is where the simulator runs (and where
     relative $readmemh paths resolve); a temporary directory by default.
     `fifo_stats` records every bnn_fifo's peak fill level; `in_interval` > 0 offers
-    input beat i no earlier than cycle (i // in_group) * in_interval.
+    input beat i no earlier than cycle (i // in_group) * in_interval. `progress` is called
+    with (output beats received, n_out_beats) about every million simulated cycles.
     Raises SimulationError on a non-zero exit (deadlock, AXI protocol violation).
     """
     in_epb = _elems_per_beat(harness.in_width, in_elem_bits, in_elems_per_beat, "input")
@@ -344,12 +349,22 @@ def run_harness(
             cmd += ["--fifo-stats", str(t / "fifos.txt")]
         if in_interval:
             cmd += ["--in-interval", str(in_interval), "--in-group", str(in_group)]
-        proc = subprocess.run(cmd, cwd=cwd if cwd is not None else t,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if progress is not None:
+            cmd += ["--progress", str(PROGRESS_CYCLES)]
+        with subprocess.Popen(cmd, cwd=cwd if cwd is not None else t, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) as proc:
+            messages = []
+            for line in proc.stderr:
+                if line.startswith("progress ") and progress is not None:
+                    done, total = (int(v) for v in line.split()[1:])
+                    progress(done, total)
+                else:
+                    messages.append(line)
         if proc.returncode != 0:
+            stderr = "".join(messages)
             raise SimulationError(
-                f"{harness.top} simulation failed (exit {proc.returncode}): {proc.stderr.strip()}",
-                proc.returncode, proc.stderr,
+                f"{harness.top} simulation failed (exit {proc.returncode}): {stderr.strip()}",
+                proc.returncode, stderr,
             )
         outputs = unpack_beats((t / "out.bin").read_bytes(), out_elem_bits, out_epb,
                                out_signed, harness.out_width)

@@ -9,6 +9,7 @@
 // Usage: tb <input.bin> <output.bin> <n_out_beats> [--in-prob P]
 //           [--out-prob Q] [--seed S] [--timeout CYCLES] [--stats FILE]
 //           [--stats-bin FILE] [--fifo-stats FILE] [--in-interval CYCLES --in-group BEATS]
+//           [--progress CYCLES]
 // Beats in both files are ceil(W/8) bytes each, little endian.
 //
 // --stats writes "cycles N", then "in I CYCLE" and "out I CYCLE" per accepted
@@ -24,6 +25,9 @@
 // --in-interval N --in-group B offers input beat i no earlier than cycle
 // (i / B) * N: a source at a fixed image rate, used when sizing FIFOs so the
 // ones in front of the bottleneck do not fill with images queued at the input.
+//
+// --progress N prints "progress <output beats received> <n_out_beats>" to
+// stderr every N cycles (a power of two), for a progress bar on long runs.
 
 #include "Vtop.h"
 #include "verilated.h"
@@ -105,7 +109,8 @@ static void usage() {
     std::fprintf(stderr,
                  "usage: tb <input.bin> <output.bin> <n_out_beats> [--in-prob P] "
                  "[--out-prob Q] [--seed S] [--timeout CYCLES] [--stats FILE] "
-                 "[--stats-bin FILE] [--fifo-stats FILE] [--in-interval CYCLES --in-group BEATS]\n");
+                 "[--stats-bin FILE] [--fifo-stats FILE] [--in-interval CYCLES --in-group BEATS] "
+                 "[--progress CYCLES]\n");
     std::exit(2);
 }
 
@@ -167,7 +172,7 @@ int main(int argc, char** argv) {
     const char* stats_path = nullptr;
     const char* stats_bin_path = nullptr;
     const char* fifo_stats_path = nullptr;
-    uint64_t in_interval = 0, in_group = 1;
+    uint64_t in_interval = 0, in_group = 1, progress = 0;
     for (int i = 4; i < argc; ++i) {
         std::string a = argv[i];
         if (i + 1 >= argc) usage();
@@ -181,10 +186,15 @@ int main(int argc, char** argv) {
         else if (a == "--fifo-stats") fifo_stats_path = v;
         else if (a == "--in-interval") in_interval = std::strtoull(v, nullptr, 10);
         else if (a == "--in-group") in_group = std::strtoull(v, nullptr, 10);
+        else if (a == "--progress") progress = std::strtoull(v, nullptr, 10);
         else usage();
     }
 
     const std::vector<uint8_t> in_data = read_file(in_path);
+    if (progress & (progress - 1)) {
+        std::fprintf(stderr, "tb: --progress %llu is not a power of two\n", (unsigned long long)progress);
+        return 2;
+    }
     if (in_data.size() % IN_BYTES != 0) {
         std::fprintf(stderr, "tb: %s is %zu bytes, not a multiple of the %zu-byte input beat\n",
                      in_path, in_data.size(), IN_BYTES);
@@ -284,6 +294,9 @@ int main(int argc, char** argv) {
         top.ap_clk = 1;
         top.eval();
         ++cycle;
+        if (progress && (cycle & (progress - 1)) == 0)
+            std::fprintf(stderr, "progress %llu %llu\n", (unsigned long long)out_idx,
+                         (unsigned long long)n_out);
         if (fifo_stats_path) {
             for (FifoProbe& p : fifos) {
                 const uint32_t c = p.read();

@@ -46,3 +46,18 @@ def test_deadlock_detector_reports_missing_output() -> None:
     msg = str(exc.value)
     assert "all input beats consumed" in msg and "no output" in msg
     assert "output beats received 5/6" in msg
+
+
+def test_progress_reports_output_beats(monkeypatch: pytest.MonkeyPatch) -> None:
+    import flows.verilator as verilator
+
+    monkeypatch.setattr(verilator, "PROGRESS_CYCLES", 1024)
+    h = build_harness(rtl("bnn_fifo"), "bnn_fifo", {"WIDTH": 8, "DEPTH": 2})
+    n = 5000
+    reports: list[tuple[int, int]] = []
+    res = run_harness(h, np.arange(n) % 256, 8, 8, n, out_prob=0.5, progress=lambda d, t: reports.append((d, t)))
+    np.testing.assert_array_equal(res.outputs.ravel(), np.arange(n) % 256)
+    # One report per 1,024 cycles, counting the beats out so far.
+    assert len(reports) == res.stats.cycles // 1024
+    done = [d for d, _ in reports]
+    assert all(t == n for _, t in reports) and done == sorted(done) and 0 < done[0] < done[-1] < n
