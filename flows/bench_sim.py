@@ -37,7 +37,6 @@ CNV_FINN_FOLDING = [(16, 3), (32, 32), (16, 32), (16, 32), (4, 32), (1, 32), (1,
 class Case:
     name: str
     model: str
-    model_args: dict
     images: int
     fold: Callable[[ModelWrapper, Path], ModelWrapper]
 
@@ -59,22 +58,21 @@ def _cnv_finn(hw: ModelWrapper, scratch: Path) -> ModelWrapper:
 
 
 CASES = {
-    "tfc": Case("tfc_w1a1_nobn (Pynq-Z2 folding)", "tfc_w1a1_nobn", {}, 2000,
+    "tfc": Case("tfc_w1a1_nobn (Pynq-Z2 folding)", "tfc_w1a1_nobn", 2000,
                 lambda hw, _: auto_fold(hw, 100)),
-    "dense": Case("binarydensenet_nobn (20k-cycle folding)", "binarydensenet_nobn", {}, 20,
+    "dense": Case("binarydensenet_nobn (20k-cycle folding)", "binarydensenet_nobn", 20,
                   lambda hw, _: auto_fold(hw, 20_000)),
-    "cnv": Case("cnv_w1a1 CIFAR-10 (FINN folding)", "cnv_w1a1", {"in_channels": 3, "image_size": 32}, 3,
+    "cnv": Case("cnv_w1a1 CIFAR-10 (FINN folding)", "cnv_w1a1_cifar10", 10,
                 _cnv_finn),
 }
 
 
 def _hardware(case: Case, scratch: Path) -> ModelWrapper:
-    from models.registry import create_model
+    from models.registry import create_model, model_info
 
     torch.manual_seed(0)
-    model = create_model(case.model, **case.model_args).eval()
-    shape = (case.model_args.get("in_channels", 1), *(2 * [case.model_args.get("image_size", 28)]))
-    return case.fold(lower_to_hw(streamline(export_qonnx(model, shape))), scratch)
+    model = create_model(case.model).eval()
+    return case.fold(lower_to_hw(streamline(export_qonnx(model, model_info(case.model).input_shape))), scratch)
 
 
 def run_case(case: Case, images: int, scratch: Path) -> dict:

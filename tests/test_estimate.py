@@ -95,7 +95,7 @@ def test_analytic_estimate_covers_zoo_designs(tmp_path, case):
     from flows.fold import auto_fold
     from flows.rtlgen import generate_rtl
 
-    c = CASES[case] if case in CASES else Case(case, case, {}, 1, lambda hw, _: auto_fold(hw, 1))
+    c = CASES[case] if case in CASES else Case(case, case, 1, lambda hw, _: auto_fold(hw, 1))
     rtl = tmp_path / "rtl"
     manifest = generate_rtl(_hardware(c, tmp_path), rtl)
     modules = {i.module for i in instances(rtl, manifest)}
