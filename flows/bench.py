@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,7 +24,7 @@ from models.registry import create_model, model_info
 from .boards import load_board
 from .build import REPO
 from .export import export_qonnx
-from .fold import auto_fold, layer_folds, predicted_fps
+from .fold import AnalyticFit, fold_to_budget, layer_folds, predicted_fps
 from .golden import run_golden
 from .lower import lower_to_hw, to_hw_layout
 from .streamline import streamline
@@ -90,10 +92,14 @@ def pin_threads(n: int) -> int | None:
     return threads
 
 
-def bench_folding(name: str, board: str, target_fps: float) -> dict:
+def bench_folding(name: str, board: str, target_fps: float, max_utilisation: float) -> dict:
+    """The folding `make build` picks: the target, capped by the board's budget."""
     _, hw, _ = _graphs(name)
-    clock = load_board(board).default_clock_mhz
-    auto_fold(hw, max(1, int(clock * 1e6 // target_fps)))
+    b = load_board(board)
+    clock = b.default_clock_mhz
+    with tempfile.TemporaryDirectory(prefix="bnnflow-bench-") as tmp:
+        fit = AnalyticFit(b, max_utilisation, Path(tmp))
+        fold_to_budget(hw, fit, max(1, int(clock * 1e6 // target_fps)))
     folds = layer_folds(hw)
     slowest = max(folds, key=lambda f: f.cycles)
     return {"model": name, "cycles": slowest.cycles, "bottleneck": slowest.name,
@@ -106,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--qonnx-images", type=int, default=50)
     p.add_argument("--board", default="Pynq-Z2")
     p.add_argument("--target-fps", type=float, default=1_000_000.0)
+    p.add_argument("--max-utilisation", type=float, default=0.85)
     p.add_argument("--models", nargs="*", default=MODELS)
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore")
@@ -118,10 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         r = bench_executors(name, args.batch, args.qonnx_images)
         print(f"{r['model']:22s} {r['weights']:8s} {r['golden']:13,.0f} {r['export']:13,.1f} "
               f"{r['golden'] / r['export']:6,.0f}x {r['hw']:15,.1f} {r['golden'] / r['hw']:6,.0f}x")
-    print(f"\npredicted throughput, automatic folding for {args.target_fps:,.0f} FPS on {args.board}")
+    print(f"\npredicted throughput, automatic folding for {args.target_fps:,.0f} FPS on {args.board} "
+          f"within {args.max_utilisation:.0%} of its resources")
     print(f"{'model':22s} {'cycles/image':>12s} {'bottleneck':>18s} {'FPS':>12s}")
     for name in args.models:
-        r = bench_folding(name, args.board, args.target_fps)
+        r = bench_folding(name, args.board, args.target_fps, args.max_utilisation)
         print(f"{r['model']:22s} {r['cycles']:12,d} {r['bottleneck']:>18s} {r['fps']:12,.0f}  at {r['clock']:g} MHz")
     return 0
 
