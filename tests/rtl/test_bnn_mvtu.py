@@ -91,11 +91,14 @@ def write_roms(c: Cfg, w: np.ndarray, t: np.ndarray, d: Path) -> None:
     (d / "t.hex").write_text(hex_words(twords, c.pe * c.acc_bits))
 
 
-def reference(c: Cfg, w: np.ndarray, t: np.ndarray, x: np.ndarray) -> np.ndarray:
+def accumulate(c: Cfg, w: np.ndarray, x: np.ndarray) -> np.ndarray:
     if c.xnor:
-        acc = (x[:, None, :] == w[None, :, :]).sum(axis=2)
-    else:
-        acc = x @ (2 * w.astype(np.int64) - 1).T
+        return (x[:, None, :] == w[None, :, :]).sum(axis=2)
+    return x @ (2 * w.astype(np.int64) - 1).T
+
+
+def reference(c: Cfg, w: np.ndarray, t: np.ndarray, x: np.ndarray) -> np.ndarray:
+    acc = accumulate(c, w, x)
     return (acc >= t[None, :]).astype(np.int64) if c.use_thresh else acc
 
 
@@ -112,6 +115,11 @@ def random_problem(c: Cfg, nvec: int, seed: int) -> tuple[np.ndarray, np.ndarray
         t = rng.integers(-c.mw * 64, c.mw * 64, size=c.mh)
         t[0] = -(1 << (c.acc_bits - 1))
         t[-1] = (1 << (c.acc_bits - 1)) - 1
+    # About half the other neurons get a threshold equal to one of their accumulators, so
+    # `>` instead of `>=` changes outputs (tests/rtl/test_mutants.py checks that it does).
+    tie = rng.random(c.mh) < 0.5
+    tie[[0, -1]] = False
+    t[tie] = accumulate(c, w, x)[rng.integers(0, nvec, size=c.mh), np.arange(c.mh)][tie]
     return w, t, x
 
 
