@@ -4,6 +4,8 @@ Random weights (with randomised gains and biases, so thresholds land everywhere)
 on random inputs drawn on the 8-bit grid, and the shipped checkpoints on
 Fashion-MNIST test images.
 """
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +14,11 @@ from flows.export import export_qonnx
 from flows.golden import run_golden
 from flows.lower import lower_to_hw, to_hw_layout
 from flows.streamline import streamline
+from models.checkpoint import load_model
+from models.datasets import load_raw
 from models.registry import create_model, model_info
+
+SHIPPED = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "checkpoints").glob("*.pt"))
 
 COMPILED = ["tfc_w1a1_nobn", "tfc_w1a1", "cnv_w1a1_nobn", "cnv_w1a1", "binarydensenet_nobn", "binarydensenet_bn",
             "reactnet_nobn", "reactnet_bn", "resnete_nobn"]
@@ -47,7 +53,25 @@ def test_random_weights_brevitas_equals_golden(name):
     shape = model_info(name).input_shape
     hw = lower_to_hw(streamline(export_qonnx(model, shape)))
     images = np.random.default_rng(2).integers(0, 256, size=(64, *shape))
+    _assert_golden_equals_brevitas(hw, images, _brevitas(model, images))
+
+
+def test_the_shipped_checkpoints_are_all_under_test():
+    assert {"tfc_w1a1_nobn", "cnv_w1a1_nobn", "binarydensenet_nobn", "reactnet_nobn"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_checkpoint_brevitas_equals_golden_on_test_images(name):
+    model, meta = load_model(Path(__file__).resolve().parents[1] / "checkpoints" / f"{name}.pt", name)
+    hw = lower_to_hw(streamline(export_qonnx(model, model_info(name).input_shape)))
+    images, labels = load_raw(meta["dataset"], "test")
+    images, labels = images[:1000], labels[:1000]
     scores = _brevitas(model, images)
+    _assert_golden_equals_brevitas(hw, images, scores)
+    assert abs((scores.argmax(1) == labels).mean() - meta["test_accuracy"]) < 0.05  # the trained model
+
+
+def _assert_golden_equals_brevitas(hw, images: np.ndarray, scores: np.ndarray) -> None:
     ctx = run_golden(hw, to_hw_layout(images), keep_all=True)
     assert np.array_equal(ctx[hw.graph.output[0].name][:, 0], scores.argmax(1))
     # The integers the label select ranks are the real scores under one increasing map
