@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from brevitas.nn import TruncAvgPool2d
+from golden_checks import assert_golden_equals_brevitas, brevitas_scores
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 from qonnx.custom_op.registry import getCustomOp
@@ -27,6 +28,7 @@ from flows.lower import lower_to_hw, score_node, to_hw_layout, without_label_sel
 from flows.rtlgen import generate_rtl
 from flows.rtlsim import simulate
 from flows.streamline import INPUT_NAME, streamline
+from models.datasets import to_model_input
 from models.layers import binary_act, input_quant
 from models.zoo.blocks import binary_conv, classifier, conv_sign
 
@@ -108,26 +110,13 @@ def _images(shape: tuple[int, ...], seed: int, n: int = 64) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, size=(n, *shape))
 
 
-def _brevitas(model: nn.Module, images: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        y = model(torch.as_tensor(images, dtype=torch.float32) / 256)
-    return (y.value if hasattr(y, "value") else y).numpy()
-
-
 @pytest.mark.parametrize("name", list(MODELS))
 def test_brevitas_equals_golden(name: str) -> None:
     model, shape, streamlined, hw = _build(name)
     assert len(hw.get_nodes_by_op_type("WindowSum")) == 1
     images = _images(shape, 3)
-    scores = _brevitas(model, images)
-    ctx = run_golden(hw, to_hw_layout(images), keep_all=True)
-    assert np.array_equal(ctx[hw.graph.output[0].name][:, 0], scores.argmax(1))
-    # The integers the label select ranks map to the real scores by one increasing affine.
-    ints = ctx[score_node(hw).output[0]].astype(np.float64).reshape(-1)
-    flat = scores.astype(np.float64).reshape(-1)
-    i, j = np.argmin(ints), np.argmax(ints)
-    scale = (flat[j] - flat[i]) / (ints[j] - ints[i])
-    assert scale > 0 and np.array_equal(ints * scale + (flat[i] - ints[i] * scale), flat)
+    scores = brevitas_scores(model, to_model_input(images))
+    assert_golden_equals_brevitas(hw, images, scores)
     # The streamlined graph (WindowSum on NCHW) computes the same real scores node by node.
     out = np.concatenate([execute_onnx(streamlined, {INPUT_NAME: x[None].astype(np.float32)})
                           [streamlined.graph.output[0].name] for x in images[:4]])
@@ -154,7 +143,7 @@ def test_rtl_equals_golden(name: str, pool_pe: int, tmp_path: Path) -> None:
     generate_rtl(hw, tmp_path / "rtl")
     labels = simulate(tmp_path / "rtl", x).outputs[:, 0]
     assert np.array_equal(labels, golden[hw.graph.output[0].name][:, 0])
-    assert np.array_equal(labels, _brevitas(model, images).argmax(1))
+    assert np.array_equal(labels, brevitas_scores(model, to_model_input(images)).argmax(1))
     generate_rtl(without_label_select(hw), tmp_path / "scores")
     assert np.array_equal(simulate(tmp_path / "scores", x).outputs, golden[score_node(hw).output[0]])
 

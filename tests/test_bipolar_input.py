@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from golden_checks import assert_golden_equals_brevitas, brevitas_scores
 from qonnx.core.datatype import DataType
 from qonnx.core.onnx_exec import execute_onnx
 
@@ -76,27 +77,10 @@ def _inputs(shape: tuple[int, ...], n: int, seed: int) -> np.ndarray:
     return x
 
 
-def _brevitas(model: nn.Module, x: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        y = model(torch.as_tensor(x))
-    return (y.value if hasattr(y, "value") else y).numpy()
-
-
 def _compile(model: nn.Module, x: np.ndarray):
     _randomise(model, x, 1)
     streamlined = streamline(export_qonnx(model, x.shape[1:]))
     return streamlined, lower_to_hw(streamlined)
-
-
-def _assert_golden_equals_brevitas(hw, scores: np.ndarray, bits: np.ndarray) -> None:
-    ctx = run_golden(hw, to_hw_layout(bits), keep_all=True)
-    assert np.array_equal(ctx[hw.graph.output[0].name][:, 0], scores.argmax(1))
-    # The integers the label select ranks map to the real scores by one increasing affine.
-    ints = ctx[score_node(hw).output[0]].astype(np.float64).reshape(-1)
-    flat = scores.astype(np.float64).reshape(-1)
-    i, j = np.argmin(ints), np.argmax(ints)
-    scale = (flat[j] - flat[i]) / (ints[j] - ints[i])
-    assert scale > 0 and np.array_equal(ints * scale + (flat[i] - ints[i] * scale), flat)
 
 
 def _first_mvtu_is_xnor(hw) -> bool:
@@ -113,8 +97,8 @@ def test_mlp_golden_equals_brevitas(batchnorm):
     assert streamlined.get_tensor_datatype(INPUT_NAME) == DataType["BIPOLAR"]
     assert hw.get_tensor_datatype(INPUT_NAME) == DataType["BINARY"]
     assert _first_mvtu_is_xnor(hw)
-    scores = _brevitas(model, x)
-    _assert_golden_equals_brevitas(hw, scores, (x >= 0).astype(np.int64))
+    scores = brevitas_scores(model, x)
+    assert_golden_equals_brevitas(hw, (x >= 0).astype(np.int64), scores)
     # The streamlined graph takes sign(x) as +-1 and computes the QONNX graph's real scores.
     signs = np.where(x >= 0, 1.0, -1.0).astype(np.float32)
     out = np.concatenate([execute_onnx(streamlined, {INPUT_NAME: s[None]})[streamlined.graph.output[0].name]
@@ -133,7 +117,7 @@ def test_convnet_golden_equals_brevitas(batchnorm, pad_value):
     # The first window generator pads the input bits with the code of the pad value.
     swg = hw.get_nodes_by_op_type("SlidingWindow")[0]
     assert next(a.i for a in swg.attribute if a.name == "PadValue") == int(pad_value > 0)
-    _assert_golden_equals_brevitas(hw, _brevitas(model, x), (x >= 0).astype(np.int64))
+    assert_golden_equals_brevitas(hw, (x >= 0).astype(np.int64), brevitas_scores(model, x))
 
 
 @pytest.mark.parametrize("batchnorm", [False, True])
@@ -145,7 +129,7 @@ def test_dense_block_concatenates_the_input_bits(batchnorm):
     _, hw = _compile(model, x)
     concat = hw.get_nodes_by_op_type("StreamConcat")[0]
     assert concat.input[0] == INPUT_NAME
-    _assert_golden_equals_brevitas(hw, _brevitas(model, x), (x >= 0).astype(np.int64))
+    assert_golden_equals_brevitas(hw, (x >= 0).astype(np.int64), brevitas_scores(model, x))
 
 
 def test_zero_padding_of_bipolar_input_is_an_error():
@@ -174,7 +158,7 @@ def test_mlp_rtl_equals_golden(tmp_path):
     generate_rtl(hw, tmp_path / "rtl")
     labels = simulate(tmp_path / "rtl", bits).outputs[:, 0]
     assert np.array_equal(labels, golden[hw.graph.output[0].name][:, 0])
-    assert np.array_equal(labels, _brevitas(model, x).argmax(1))
+    assert np.array_equal(labels, brevitas_scores(model, x).argmax(1))
     generate_rtl(without_label_select(hw), tmp_path / "scores")
     scores = simulate(tmp_path / "scores", bits).outputs
     assert np.array_equal(scores, golden[score_node(hw).output[0]])

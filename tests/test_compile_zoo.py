@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from golden_checks import assert_golden_equals_brevitas, brevitas_scores
 
 from flows.export import export_qonnx
-from flows.golden import run_golden
-from flows.lower import lower_to_hw, to_hw_layout
+from flows.lower import lower_to_hw
 from flows.streamline import streamline
 from models.checkpoint import load_model
-from models.datasets import load_raw
+from models.datasets import load_raw, to_model_input
 from models.registry import create_model, model_info
 
 SHIPPED = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "checkpoints").glob("*.pt"))
@@ -39,12 +39,6 @@ def _randomise(model: torch.nn.Module, seed: int) -> None:
                 m.bias.copy_(torch.randn(m.bias.shape, generator=g))
 
 
-def _brevitas(model, images: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        y = model(torch.as_tensor(images, dtype=torch.float32) / 256)
-    return (y.value if hasattr(y, "value") else y).numpy()
-
-
 @pytest.mark.parametrize("name", COMPILED)
 def test_random_weights_brevitas_equals_golden(name):
     torch.manual_seed(0)
@@ -53,7 +47,7 @@ def test_random_weights_brevitas_equals_golden(name):
     shape = model_info(name).input_shape
     hw = lower_to_hw(streamline(export_qonnx(model, shape)))
     images = np.random.default_rng(2).integers(0, 256, size=(64, *shape))
-    _assert_golden_equals_brevitas(hw, images, _brevitas(model, images))
+    assert_golden_equals_brevitas(hw, images, brevitas_scores(model, to_model_input(images)))
 
 
 def test_the_shipped_checkpoints_are_all_under_test():
@@ -66,22 +60,7 @@ def test_shipped_checkpoint_brevitas_equals_golden_on_test_images(name):
     hw = lower_to_hw(streamline(export_qonnx(model, model_info(name).input_shape)))
     images, labels = load_raw(meta["dataset"], "test")
     images, labels = images[:1000], labels[:1000]
-    scores = _brevitas(model, images)
-    _assert_golden_equals_brevitas(hw, images, scores)
+    scores = brevitas_scores(model, to_model_input(images))
+    assert_golden_equals_brevitas(hw, images, scores)
     assert abs((scores.argmax(1) == labels).mean() - meta["test_accuracy"]) < 0.05  # the trained model
 
-
-def _assert_golden_equals_brevitas(hw, images: np.ndarray, scores: np.ndarray) -> None:
-    ctx = run_golden(hw, to_hw_layout(images), keep_all=True)
-    assert np.array_equal(ctx[hw.graph.output[0].name][:, 0], scores.argmax(1))
-    # The integers the label select ranks are the real scores under one increasing map
-    # S * v + T shared by every class, so ranking them is ranking the real scores.
-    ints = ctx[model_input_of_label_select(hw)].astype(np.float64).reshape(-1)
-    flat = scores.astype(np.float64).reshape(-1)
-    i, j = np.argmin(ints), np.argmax(ints)
-    scale = (flat[j] - flat[i]) / (ints[j] - ints[i])
-    assert scale > 0 and np.array_equal(ints * scale + (flat[i] - ints[i] * scale), flat)
-
-
-def model_input_of_label_select(hw) -> str:
-    return hw.get_nodes_by_op_type("LabelSelect")[0].input[0]

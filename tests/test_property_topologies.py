@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn as nn
+from golden_checks import assert_same_order, brevitas_scores
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +25,13 @@ from flows.lower import lower_to_hw, score_node, to_hw_layout
 from flows.streamline import streamline
 from models.layers import RESIDUAL_ALPHA, RPReLU, RSign, binary_act, input_quant
 from models.zoo.binarydensenet import DenseBlock
-from models.zoo.blocks import binary_conv, classifier, conv_sign, linear_sign, pooled_head
+from models.zoo.blocks import (
+    binary_conv,
+    classifier,
+    conv_sign,
+    linear_sign,
+    pooled_head,
+)
 from models.zoo.residual import ResidualBlock
 
 # Hypothesis shrinks towards the first entry: a typical odd width, not a degenerate single channel.
@@ -264,17 +271,6 @@ def _images(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return rng.integers(0, 256, size=(IMAGES, *shape)) * peak // 255
 
 
-def _assert_same_order(ints: np.ndarray, scores: np.ndarray) -> None:
-    """The integers are the real scores under one increasing affine shared by every class."""
-    ints, flat = ints.astype(np.float64).reshape(-1), scores.astype(np.float64).reshape(-1)
-    i, j = np.argmin(ints), np.argmax(ints)
-    if ints[i] == ints[j]:
-        assert np.all(flat == flat[0])
-        return
-    scale = (flat[j] - flat[i]) / (ints[j] - ints[i])
-    assert scale > 0 and np.array_equal(ints * scale + (flat[i] - ints[i] * scale), flat)
-
-
 # Found by this test: a descending threshold (negative beta on a residual stream)
 # reached the hardware as -T instead of T.
 DESCENDING_STREAM_SIGN = Topology(
@@ -294,11 +290,9 @@ def test_random_topology_brevitas_equals_golden(topology: Topology, seed: int) -
     images = _images(np.random.default_rng(seed), topology.input_shape)
     x = torch.as_tensor(images, dtype=torch.float32) / 256
     _randomise(model, x, seed)
-    with torch.no_grad():
-        y = model(x)
-    scores = (y.value if hasattr(y, "value") else y).numpy()
+    scores = brevitas_scores(model, x)
     hw = lower_to_hw(streamline(export_qonnx(model, topology.input_shape)))
     ctx = run_golden(hw, to_hw_layout(images), keep_all=True)
     assert np.array_equal(ctx[hw.graph.output[0].name][:, 0], scores.argmax(1))
     if topology.exact_scores:
-        _assert_same_order(ctx[score_node(hw).output[0]], scores)
+        assert_same_order(ctx[score_node(hw).output[0]], scores)
