@@ -1,13 +1,17 @@
-"""ROM words of bnn_threshold and bnn_residual_add (write them with flows.rtlgen.hex_words).
+"""Memory-file words of the hw/rtl modules' ROMs, and their $readmemh text (hex_words).
 
-The packers check every field against its width rather than masking silently:
-a constant that does not fit would be wrapped by the hardware into a different
-number, and the accelerator would disagree with the golden model with no hint why.
+The bnn_threshold and bnn_residual_add packers check every field against its
+width rather than masking silently: a constant that does not fit would be
+wrapped by the hardware into a different number, and the accelerator would
+disagree with the golden model with no hint why.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence
+
+import numpy as np
 
 # Field order inside one input's group of a bnn_residual_add lane (hardware field index).
 RESIDUAL_FIELDS = ("knot", "mul_hi", "off_hi", "mul_lo", "off_lo")
@@ -28,7 +32,7 @@ def _check_beats(c: int, pe: int) -> int:
     return c // pe
 
 
-def threshold_words(thresholds: Sequence[int], descending: Sequence[int], pe: int,
+def stream_threshold_words(thresholds: Sequence[int], descending: Sequence[int], pe: int,
                     t_bits: int) -> list[int]:
     """bnn_threshold ROM, one word per beat: lane p has T at bit p*(t_bits+1), its flag above it.
 
@@ -76,5 +80,48 @@ def residual_add_words(params: Mapping[str, Sequence[Sequence[int]]], pe: int,
                 for f, name in enumerate(RESIDUAL_FIELDS):
                     v = _signed_field(params[name][i][ch], f_bits, f"{name}[input {i}][{ch}]")
                     word |= v << (((p * 2 + i) * len(RESIDUAL_FIELDS) + f) * f_bits)
+        words.append(word)
+    return words
+
+
+def hex_words(words: list[int], width: int) -> str:
+    digits = max(1, math.ceil(width / 4))
+    mask = (1 << width) - 1
+    return "".join(f"{w & mask:0{digits}x}\n" for w in words)
+
+
+def weight_words(bits: np.ndarray, pe: int, simd: int) -> list[int]:
+    """ROM words of an MVTU: address nf*SF+sf, bit pe*SIMD+s = W[sf*SIMD+s, nf*PE+pe]."""
+    mw, mh = bits.shape
+    sf, nf = mw // simd, mh // pe
+    words = []
+    for n in range(nf):
+        for s in range(sf):
+            block = bits[s * simd : (s + 1) * simd, n * pe : (n + 1) * pe].T.reshape(-1)
+            words.append(int("".join("1" if b else "0" for b in block[::-1]), 2))
+    return words
+
+
+def mvtu_threshold_words(thresholds: np.ndarray, pe: int, acc_bits: int) -> list[int]:
+    """Threshold ROM of an MVTU: word nf, lane pe at bit pe*acc_bits, acc_bits two's complement."""
+    t = thresholds.reshape(-1).astype(np.int64)
+    mask = (1 << acc_bits) - 1
+    words = []
+    for n in range(len(t) // pe):
+        word = 0
+        for p in range(pe):
+            word |= (int(t[n * pe + p]) & mask) << (p * acc_bits)
+        words.append(word)
+    return words
+
+
+def score_affine_words(m: list[int], n: list[int], pe: int, m_bits: int, out_bits: int) -> list[int]:
+    """ROM words of bnn_score_affine: per beat, PE multipliers then PE offsets, two's complement."""
+    words = []
+    for beat in range(len(m) // pe):
+        word = 0
+        for p in range(pe):
+            word |= (m[beat * pe + p] & ((1 << m_bits) - 1)) << (p * m_bits)
+            word |= (n[beat * pe + p] & ((1 << out_bits) - 1)) << (pe * m_bits + p * out_bits)
         words.append(word)
     return words

@@ -20,8 +20,15 @@ from qonnx.custom_op.registry import getCustomOp
 from .errors import UnsupportedNodeError
 from .fileio import write_json, write_text
 from .fixed_point import signed_bits
-from .rtl_words import RESIDUAL_FIELDS, residual_add_words
-from .rtl_words import threshold_words as stream_threshold_words
+from .rtl_words import (
+    RESIDUAL_FIELDS,
+    hex_words,
+    mvtu_threshold_words,
+    residual_add_words,
+    score_affine_words,
+    stream_threshold_words,
+    weight_words,
+)
 
 HW_RTL = Path(__file__).resolve().parent.parent / "hw" / "rtl"
 TOP = "bnn_top"
@@ -62,48 +69,6 @@ class _Stream:
     @property
     def width(self) -> int:
         return self.elems * self.elem_bits
-
-
-def hex_words(words: list[int], width: int) -> str:
-    digits = max(1, math.ceil(width / 4))
-    mask = (1 << width) - 1
-    return "".join(f"{w & mask:0{digits}x}\n" for w in words)
-
-
-def weight_words(bits: np.ndarray, pe: int, simd: int) -> list[int]:
-    """ROM words of an MVTU: address nf*SF+sf, bit pe*SIMD+s = W[sf*SIMD+s, nf*PE+pe]."""
-    mw, mh = bits.shape
-    sf, nf = mw // simd, mh // pe
-    words = []
-    for n in range(nf):
-        for s in range(sf):
-            block = bits[s * simd : (s + 1) * simd, n * pe : (n + 1) * pe].T.reshape(-1)
-            words.append(int("".join("1" if b else "0" for b in block[::-1]), 2))
-    return words
-
-
-def threshold_words(thresholds: np.ndarray, pe: int, acc_bits: int) -> list[int]:
-    t = thresholds.reshape(-1).astype(np.int64)
-    mask = (1 << acc_bits) - 1
-    words = []
-    for n in range(len(t) // pe):
-        word = 0
-        for p in range(pe):
-            word |= (int(t[n * pe + p]) & mask) << (p * acc_bits)
-        words.append(word)
-    return words
-
-
-def score_affine_words(m: list[int], n: list[int], pe: int, m_bits: int, out_bits: int) -> list[int]:
-    """ROM words of bnn_score_affine: per beat, PE multipliers then PE offsets, two's complement."""
-    words = []
-    for beat in range(len(m) // pe):
-        word = 0
-        for p in range(pe):
-            word |= (m[beat * pe + p] & ((1 << m_bits) - 1)) << (p * m_bits)
-            word |= (n[beat * pe + p] & ((1 << out_bits) - 1)) << (pe * m_bits + p * out_bits)
-        words.append(word)
-    return words
 
 
 class TopBuilder:
@@ -187,7 +152,7 @@ class TopBuilder:
         self.files.append(wfile)
         if thresholded:
             t = self.model.get_initializer(node.input[2])
-            write_text(self.dir / tfile, hex_words(threshold_words(t, pe, acc_bits), pe * acc_bits))
+            write_text(self.dir / tfile, hex_words(mvtu_threshold_words(t, pe, acc_bits), pe * acc_bits))
             self.files.append(tfile)
         out_bits = 1 if thresholded else acc_bits
         out = _Stream(self._wire(node.name, pe * out_bits), pe, out_bits, (not thresholded) and acc_dt.signed())

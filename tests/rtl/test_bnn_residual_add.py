@@ -22,8 +22,7 @@ import pytest
 
 from rtl_files import rtl
 from flows import kernels
-from flows.rtl_words import RESIDUAL_FIELDS, residual_add_words
-from flows.rtlgen import hex_words
+from flows.rtl_words import RESIDUAL_FIELDS, hex_words, residual_add_words
 from flows.verilator import Harness, build_harness, run_harness
 
 DELAY_BITS = 2

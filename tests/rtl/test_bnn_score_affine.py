@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from rtl_files import rtl
 
-from flows.rtlgen import hex_words, score_affine_words
+from flows.rtl_words import hex_words, score_affine_words
 from flows.verilator import build_harness, run_harness
 
 

@@ -9,8 +9,7 @@ import pytest
 
 from rtl_files import rtl
 from flows import kernels
-from flows.rtl_words import threshold_words
-from flows.rtlgen import hex_words
+from flows.rtl_words import hex_words, stream_threshold_words
 from flows.verilator import Harness, build_harness, run_harness
 
 # (C, PE, IN_BITS, IN_SIGNED, T_BITS)
@@ -28,7 +27,7 @@ def x_range(in_bits: int, signed: int) -> tuple[int, int]:
 
 def harness(tmp: Path, c: int, pe: int, in_bits: int, signed: int, t_bits: int,
             t: np.ndarray, desc: np.ndarray) -> Harness:
-    (tmp / "p.hex").write_text(hex_words(threshold_words([int(v) for v in t], [int(v) for v in desc],
+    (tmp / "p.hex").write_text(hex_words(stream_threshold_words([int(v) for v in t], [int(v) for v in desc],
                                                          pe, t_bits), pe * (t_bits + 1)))
     return build_harness(rtl("bnn_threshold"), "bnn_threshold",
                          {"C": c, "PE": pe, "IN_BITS": in_bits, "IN_SIGNED": signed,
