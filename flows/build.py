@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parent.parent
 SIZING_IMAGES = 4
 # What an automatic folding depends on besides the graph and the target: the RTL it generates and the
 # analytic estimate of it, which cap the target at the board's budget.
-FIT_CODE = ("flows/analytic.py", "flows/estimate.py", "flows/rtlgen.py", "hw/rtl/*.v")
+FIT_CODE = ("flows/analytic.py", "flows/estimate.py", "flows/rtlgen.py", "flows/rtl_words.py", "hw/rtl/*.v")
 
 
 @dataclass
@@ -337,7 +337,7 @@ STEPS: list[Step] = [
          ("folding_config.json",), code=("flows/fold.py",)),
     Step("golden", step_golden, None, (), ("golden.npz", "golden.json")),
     Step("rtl", step_rtl, None, ("size_fifos",), ("rtl/manifest.json",),
-         code=("hw/rtl/*.v", "flows/rtlgen.py", "flows/rtlsim.py")),
+         code=("hw/rtl/*.v", "flows/rtlgen.py", "flows/rtl_words.py", "flows/rtlsim.py")),
     Step("estimate", step_estimate, None, ("board", "estimate", "estimates_only"), ("estimate/resources.json",),
          code=("flows/estimate.py", "flows/analytic.py", "flows/yosys_synth.py")),
     Step("rtlsim", step_rtlsim, None, ("n_sim",), ("sim/results.json", "sim/outputs.npz"),
