@@ -4,11 +4,14 @@
     python -m flows.bench_sim --only tfc --images 10000
 
 Weights are random (cycles do not depend on them); every run checks RTL == golden.
-Simulated cycles/s counts the harness run only, not the (cached) compile.
+Simulated cycles/s counts the harness run only, not the (cached) compile: once
+in one harness process, and once with the images split over --workers processes
+(each shard from an empty pipeline; every simulated cycle counts).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -62,7 +65,7 @@ CASES = {
                 lambda hw, _: auto_fold(hw, 100)),
     "dense": Case("binarydensenet_nobn (20k-cycle folding)", "binarydensenet_nobn", 20,
                   lambda hw, _: auto_fold(hw, 20_000)),
-    "cnv": Case("cnv_w1a1 CIFAR-10 (FINN folding)", "cnv_w1a1_cifar10", 10,
+    "cnv": Case("cnv_w1a1 CIFAR-10 (FINN folding)", "cnv_w1a1_cifar10", 20,
                 _cnv_finn),
 }
 
@@ -75,7 +78,7 @@ def _hardware(case: Case, scratch: Path) -> ModelWrapper:
     return case.fold(lower_to_hw(streamline(export_qonnx(model, model_info(case.model).input_shape))), scratch)
 
 
-def run_case(case: Case, images: int, scratch: Path) -> dict:
+def run_case(case: Case, images: int, scratch: Path, max_workers: int = 1) -> dict:
     hw = _hardware(case, scratch)
     rtl = scratch / "rtl"
     generate_rtl(hw, rtl)
@@ -84,16 +87,21 @@ def run_case(case: Case, images: int, scratch: Path) -> dict:
     compile_s = time.perf_counter() - t0
     shape = hw.get_tensor_shape(hw.graph.input[0].name)
     x = np.random.default_rng(0).integers(0, 256, size=(images, *shape[1:]))
-    t0 = time.perf_counter()
-    res = simulate(rtl, x, timeout=1_000_000)
-    sim_s = time.perf_counter() - t0
-    golden = run_golden(hw, x)[hw.graph.output[0].name]
+    golden = run_golden(hw, x)[hw.graph.output[0].name].reshape(images, -1)
+    runs = {}
+    for workers in sorted({1, max_workers}):
+        t0 = time.perf_counter()
+        res = simulate(rtl, x, timeout=1_000_000, workers=workers)
+        runs[workers] = (res, time.perf_counter() - t0)
+    res, sim_s = runs[1]
+    shard_res, shard_s = runs[max_workers]
     return {
         "case": case.name, "images": images, "compile_s": compile_s, "sim_s": sim_s, "cycles": res.cycles,
         "mcycles_per_s": res.cycles / sim_s / 1e6, "cycles_per_image": res.cycles_per_image,
+        "workers": max_workers, "sharded_s": shard_s, "sharded_mcycles_per_s": shard_res.cycles / shard_s / 1e6,
         "predicted": max(f.cycles for f in layer_folds(hw)),
         "fps": CLOCK_MHZ * 1e6 / res.cycles_per_image,
-        "equal": bool(np.array_equal(res.outputs, golden.reshape(images, -1))),
+        "equal": all(np.array_equal(r.outputs, golden) for r, _ in runs.values()),
     }
 
 
@@ -101,17 +109,20 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", choices=sorted(CASES), action="append", help="cases to run (default: all)")
     p.add_argument("--images", type=int, help="images per case (default: per case)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="harness processes for the sharded run (default: one per core, %(default)s)")
     args = p.parse_args(argv)
-    print(f"{'case':42s} {'images':>6s} {'compile s':>9s} {'sim s':>7s} {'Mcyc/s':>7s} "
+    par = f"Mcyc/s x{args.workers}"
+    print(f"{'case':42s} {'images':>6s} {'compile s':>9s} {'sim s':>7s} {'Mcyc/s':>7s} {par:>11s} "
           f"{'cyc/img':>9s} {'pred':>7s} {f'FPS@{CLOCK_MHZ:g}MHz':>12s}  RTL==golden")
     ok = True
     for key in args.only or list(CASES):
         case = CASES[key]
         with tempfile.TemporaryDirectory(prefix=f"bench_sim-{key}-") as tmp:
-            r = run_case(case, args.images or case.images, Path(tmp))
+            r = run_case(case, args.images or case.images, Path(tmp), args.workers)
         ok &= r["equal"]
         print(f"{r['case']:42s} {r['images']:6d} {r['compile_s']:9.1f} {r['sim_s']:7.2f} "
-              f"{r['mcycles_per_s']:7.2f} {r['cycles_per_image']:9.1f} {r['predicted']:7d} {r['fps']:12,.0f}  "
+              f"{r['mcycles_per_s']:7.2f} {r['sharded_mcycles_per_s']:11.2f} {r['cycles_per_image']:9.1f} {r['predicted']:7d} {r['fps']:12,.0f}  "
               f"{'yes' if r['equal'] else 'NO'}", flush=True)
     return 0 if ok else 1
 

@@ -35,7 +35,7 @@ from .export import export_qonnx
 from .fileio import atomic_path, load_onnx, save_onnx, write_json
 from .golden import run_golden
 from .rtlgen import generate_rtl
-from .rtlsim import compile_accelerator, simulate, size_fifos
+from .rtlsim import compile_accelerator, default_workers, simulate, size_fifos
 from .lower import lower_to_hw, score_node, to_hw_layout
 from .streamline import INPUT_NAME, fixed_point_streams, streamline
 
@@ -285,9 +285,11 @@ def step_rtlsim(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     images, labels, expected = golden["images"][:n], golden["labels"][:n], golden["pred"][:n]
     t0 = time.perf_counter()
     compile_accelerator(cfg.path("rtl"))
-    cfg.log(f"  compiled with Verilator in {time.perf_counter() - t0:.1f} s; simulating {n} test images")
+    workers = default_workers(n)
+    cfg.log(f"  compiled with Verilator in {time.perf_counter() - t0:.1f} s; simulating {n} test images"
+            + (f" in {workers} harness processes" if workers > 1 else ""))
     t0 = time.perf_counter()
-    res = simulate(cfg.path("rtl"), to_hw_layout(images), progress=_progress_lines(cfg, "images"))
+    res = simulate(cfg.path("rtl"), to_hw_layout(images), progress=_progress_lines(cfg, "images"), workers=workers)
     seconds = time.perf_counter() - t0
     with atomic_path(cfg.path("sim", "outputs.npz")) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, outputs=res.outputs, in_cycles=res.in_cycles, out_cycles=res.out_cycles)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 from pathlib import Path
@@ -19,7 +22,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 
 from .fileio import write_json
 from .rtlgen import TOP, generate_rtl
-from .verilator import Harness, SimulationError, build_harness, run_harness
+from .verilator import Harness, SimResult, SimulationError, build_harness, run_harness
 
 
 @dataclass(frozen=True)
@@ -88,43 +91,109 @@ def compile_accelerator(rtl_dir: str | Path) -> Harness:
                          build_root=rtl_dir.parent / "sim" / "obj")
 
 
+# A shard is a separate harness process starting from an empty pipeline; each
+# needs enough images for its steady-state interval to mean something.
+MIN_SHARD_IMAGES = 16
+
+
+def default_workers(n_images: int) -> int:
+    """Harness processes for a batch: one per core, each with at least MIN_SHARD_IMAGES images."""
+    return max(1, min(os.cpu_count() or 1, n_images // MIN_SHARD_IMAGES))
+
+
 def simulate(rtl_dir: str | Path, images: np.ndarray, in_prob: float = 1.0, out_prob: float = 1.0,
              seed: int = 1, timeout: int = 200_000, fifo_stats: bool = False,
-             image_interval: int = 0, progress: Callable[[int, int], None] | None = None) -> RtlSimResult:
+             image_interval: int = 0, progress: Callable[[int, int], None] | None = None,
+             workers: int | None = None) -> RtlSimResult:
     """Stream `images` (integers, any shape with the batch first) through the accelerator in rtl_dir.
 
     `fifo_stats` records each link FIFO's peak fill; `image_interval` > 0 starts image k
     no earlier than cycle k * image_interval; `progress` is called with (images done, images)
     about every million cycles. A deadlock raises RtlDeadlockError naming the link where
     data stopped.
+
+    `workers` > 1 splits the batch into that many consecutive shards, each simulated
+    by its own harness process (default: `default_workers`; always one with
+    `fifo_stats` or `image_interval`, which need one timeline). Outputs are in image
+    order; cycle stamps are laid end to end as if the shards ran one after another,
+    each from an empty pipeline, so `cycles` is every simulated cycle; the interval is
+    the mean over all shards' steady states, the latency the first shard's.
     """
     rtl_dir = Path(rtl_dir).resolve()
     manifest = _manifest(rtl_dir)
-    fin, fout = manifest["input"], manifest["output"]
+    fin = manifest["input"]
     harness = compile_accelerator(rtl_dir)
     n = images.shape[0]
     flat = np.asarray(images).reshape(n, -1)
     if flat.shape[1] != fin["elems_per_beat"] * fin["beats_per_image"]:
         raise ValueError(f"images have {flat.shape[1]} elements, the accelerator takes "
                          f"{fin['elems_per_beat'] * fin['beats_per_image']}")
+    if fifo_stats or image_interval:
+        workers = 1
+    elif workers is None:
+        workers = default_workers(n)
+    shards = [s for s in np.array_split(flat, max(1, min(workers, n))) if len(s)]
+    done = [0] * len(shards)
+    lock = threading.Lock()
+
+    def shard_progress(k: int) -> Callable[[int], None] | None:
+        if progress is None:
+            return None
+
+        def report(images_done: int) -> None:
+            with lock:
+                done[k] = images_done
+                progress(sum(done), n)
+        return report
+
+    def run(k: int) -> SimResult:
+        return _run_shard(harness, manifest, shards[k], in_prob, out_prob, seed + k, timeout, fifo_stats,
+                          image_interval, rtl_dir, shard_progress(k))
+
+    if len(shards) == 1:
+        results = [run(0)]
+    else:
+        with ThreadPoolExecutor(len(shards)) as pool:
+            results = list(pool.map(run, range(len(shards))))
+    return _merge_shards(results, manifest["output"]["beats_per_image"])
+
+
+def _run_shard(harness: Harness, manifest: dict, flat: np.ndarray, in_prob: float, out_prob: float,
+               seed: int, timeout: int, fifo_stats: bool, image_interval: int, rtl_dir: Path,
+               progress: Callable[[int], None] | None) -> SimResult:
+    fin, fout = manifest["input"], manifest["output"]
     per_image = fout["beats_per_image"]
     try:
-        res = run_harness(harness, flat, fin["elem_bits"], fout["elem_bits"], n * per_image,
-                          out_signed=fout["signed"], in_prob=in_prob, out_prob=out_prob, seed=seed,
-                          timeout=timeout, cwd=rtl_dir, in_elems_per_beat=fin["elems_per_beat"],
-                          out_elems_per_beat=fout["elems_per_beat"], fifo_stats=fifo_stats,
-                          in_interval=image_interval, in_group=fin["beats_per_image"],
-                          progress=None if progress is None else lambda done, _: progress(done // per_image, n))
+        return run_harness(harness, flat, fin["elem_bits"], fout["elem_bits"], len(flat) * per_image,
+                           out_signed=fout["signed"], in_prob=in_prob, out_prob=out_prob, seed=seed,
+                           timeout=timeout, cwd=rtl_dir, in_elems_per_beat=fin["elems_per_beat"],
+                           out_elems_per_beat=fout["elems_per_beat"], fifo_stats=fifo_stats,
+                           in_interval=image_interval, in_group=fin["beats_per_image"],
+                           progress=None if progress is None else lambda beats, _: progress(beats // per_image))
     except SimulationError as e:
         if e.deadlock:
             raise _deadlock_error(manifest, e) from None
         raise
-    out = res.outputs.reshape(n, -1)
-    done = res.stats.out_cycles[per_image - 1 :: per_image]
-    interval = float(np.diff(done).mean()) if n > 1 else float(done[0])
-    peaks = _link_levels(res.fifo_peaks) if res.fifo_peaks is not None else None
-    return RtlSimResult(out, res.stats.cycles, int(done[0] - res.stats.in_cycles[0]), interval,
-                        res.stats.in_cycles, res.stats.out_cycles, peaks)
+
+
+def _merge_shards(results: list[SimResult], per_image: int) -> RtlSimResult:
+    outputs, in_stamps, out_stamps = [], [], []
+    offset = steady_cycles = steady_images = 0
+    for res in results:
+        images = len(res.outputs) // per_image
+        outputs.append(res.outputs.reshape(images, -1))
+        done = res.stats.out_cycles[per_image - 1 :: per_image]
+        steady_cycles += int(done[-1] - done[0])
+        steady_images += images - 1
+        in_stamps.append(res.stats.in_cycles + offset)
+        out_stamps.append(res.stats.out_cycles + offset)
+        offset += res.stats.cycles
+    first = results[0].stats
+    first_done = first.out_cycles[per_image - 1]
+    interval = steady_cycles / steady_images if steady_images else float(first_done)
+    peaks = _link_levels(results[0].fifo_peaks) if results[0].fifo_peaks is not None else None
+    return RtlSimResult(np.concatenate(outputs), offset, int(first_done - first.in_cycles[0]), interval,
+                        np.concatenate(in_stamps), np.concatenate(out_stamps), peaks)
 
 
 # Deep enough that no link FIFO fills while sizing: the input is paced at the
@@ -143,7 +212,7 @@ def _verify_depths(model: ModelWrapper, rtl_dir: Path, images: np.ndarray, depth
                    ref: RtlSimResult, timeout: int) -> RtlSimResult:
     generate_rtl(model, rtl_dir, depths)
     try:
-        sized = simulate(rtl_dir, images, timeout=timeout)
+        sized = simulate(rtl_dir, images, timeout=timeout, workers=1)
     except RtlDeadlockError as e:
         raise FifoSizingError(f"the sized FIFOs deadlock: {e}") from None
     if not np.array_equal(sized.outputs, ref.outputs):
@@ -176,7 +245,8 @@ def size_fifos(model: ModelWrapper, rtl_dir: str | Path, images: np.ndarray,
     # rtl_dir with the verified depths reuses the sized design's build.
     deep_dir, sized_dir = (rtl_dir.with_name(f"{rtl_dir.name}_fifo_{k}") for k in ("deep", "sized"))
     generate_rtl(model, deep_dir, {s: SIZING_DEPTH for s in streams})
-    ref = simulate(deep_dir, images, timeout=timeout)
+    # One timeline throughout, so the three intervals compare like with like.
+    ref = simulate(deep_dir, images, timeout=timeout, workers=1)
     interval = math.ceil(ref.interval)
     # A paced source idles up to an interval between images; that is not a deadlock.
     paced = simulate(deep_dir, images, timeout=timeout + interval, fifo_stats=True, image_interval=interval)
