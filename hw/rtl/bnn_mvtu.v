@@ -290,6 +290,90 @@ module bnn_mvtu #(
 `endif
     localparam SIM_SWAR = SIM && XNOR;
 
+    // Simulation-only form of S2 in integer mode (SIM_INT), equal to
+    // sum_chunks(chunk_sums(w, x)): the dot product of a group of G inputs
+    // with their 0/1 weights is one 64-bit multiply of two lane-packed words,
+    // weights in lanes 0..G-1 and inputs in reverse lane order, whose lane G-1
+    // then holds sum(w_i * x_i). Lanes are LW bits, wide enough for G inputs,
+    // so no lane carries into the next. Replaces a loop of masks and adds per
+    // input and PE, in the busiest layer of a typical network (the first).
+    function integer int_group(input integer simd, input integer bits);
+        integer g, lw;
+        begin
+            int_group = 1;
+            for (g = 1; g <= simd; g = g + 1) begin
+                lw = bits + $clog2(g);
+                // g < lw: spreading weight bits by one multiply needs it (below)
+                if (g * lw <= 64 && g < lw) int_group = g;
+            end
+        end
+    endfunction
+    localparam integer G = int_group(SIMD, IN_BITS);
+    localparam integer LW = IN_BITS + $clog2(G);
+    localparam integer NG = (SIMD + G - 1) / G;
+    localparam SIM_INT = SIM && !XNOR;
+
+    function [63:0] lane_bits(input integer step, input integer n);
+        integer i;
+        begin
+            lane_bits = 64'd0;
+            for (i = 0; i < n; i = i + 1) lane_bits[i * step] = 1'b1;
+        end
+    endfunction
+    // Weight bit i moves to bit i*LW: the multiply's terms i + k*(LW-1)
+    // never collide while G < LW, and the mask keeps the k == i ones.
+    localparam [63:0] SPREAD = lane_bits(LW - 1, G);
+    localparam [63:0] LANE_LSBS = lane_bits(LW, G);
+
+    // Inputs of each group in reverse lane order, one 64-bit word per group.
+    function [NG*64-1:0] int_lanes(input [IW-1:0] x);
+        reg [NG*G*IN_BITS-1:0] xp;
+        integer g, i;
+        begin
+            xp = {NG*G*IN_BITS{1'b0}};
+            xp[IW-1:0] = x;
+            int_lanes = {NG*64{1'b0}};
+            for (g = 0; g < NG; g = g + 1)
+                for (i = 0; i < G; i = i + 1)
+                    int_lanes[g*64 + (G-1-i)*LW +: IN_BITS] = xp[(g*G+i)*IN_BITS +: IN_BITS];
+        end
+    endfunction
+
+    /* verilator lint_off UNUSEDSIGNAL */
+    function [ACC_BITS-1:0] int_dot(input [SIMD-1:0] w, input [NG*64-1:0] xl);
+        reg [NG*G-1:0] wp;
+        reg [63:0] wl, p;
+        reg [64+ACC_BITS-1:0] ext;
+        integer g;
+        begin
+            wp = {NG*G{1'b0}};
+            wp[SIMD-1:0] = w;
+            int_dot = {ACC_BITS{1'b0}};
+            for (g = 0; g < NG; g = g + 1) begin
+                wl = {{(64-G){1'b0}}, wp[g*G +: G]};
+                p = ((wl * SPREAD) & LANE_LSBS) * xl[g*64 +: 64];
+                ext = {{ACC_BITS{1'b0}}, (p >> ((G-1) * LW)) & ((64'd1 << LW) - 64'd1)};
+                int_dot = int_dot + ext[ACC_BITS-1:0];
+            end
+        end
+    endfunction
+    /* verilator lint_on UNUSEDSIGNAL */
+
+    // The lanes are packed once per issued step and shared by every PE.
+    wire [NG*64-1:0] xl1;
+    generate
+        if (SIM_INT) begin : g_lanes
+            reg [NG*64-1:0] xl;
+            always @(posedge ap_clk) begin
+                if (issue) xl <= int_lanes(need_in ? s_axis_tdata : x_replay);
+            end
+            assign xl1 = xl;
+        end else begin : g_no_lanes
+            assign xl1 = {NG*64{1'b0}};
+            wire unused_xl = &{1'b0, xl1};
+        end
+    endgenerate
+
     // Control flags travel alongside the datapath; only valids are reset.
     reg v2, v3, v4;
     reg first2, first3;
@@ -366,18 +450,24 @@ module bnn_mvtu #(
             // layer costs the simulator almost nothing. In integer mode
             // Yosys maps the chunk adders behind an enable to carry chains,
             // about 5% more LUTs, so there S2 loads every cycle in hardware
-            // and only valid steps in simulation (the S2 value of an invalid
-            // step is never used).
-            reg [NCH*FW-1:0] csum;
+            // (the S2 value of an invalid step is never used).
             reg [ACC_BITS-1:0] psum;
             if (SIM_SWAR) begin : g_sim
+                reg [NCH*FW-1:0] csum;
                 always @(posedge ap_clk) begin
                     if (v1) csum <= xnor_chunk_sums(w1[gp*SIMD +: SIMD], x1[SIMD-1:0]);
                     if (v2) psum <= MUL_SUM ? mul_sum(csum) : sum_chunks(csum);
                 end
-            end else begin : g_hw
+            end else if (SIM_INT) begin : g_sim_int
+                reg [ACC_BITS-1:0] dot;
                 always @(posedge ap_clk) begin
-                    if (v1 || !(XNOR || SIM)) csum <= chunk_sums(w1[gp*SIMD +: SIMD], x1);
+                    if (v1) dot <= int_dot(w1[gp*SIMD +: SIMD], xl1);
+                    if (v2) psum <= dot;
+                end
+            end else begin : g_hw
+                reg [NCH*FW-1:0] csum;
+                always @(posedge ap_clk) begin
+                    if (v1 || !XNOR) csum <= chunk_sums(w1[gp*SIMD +: SIMD], x1);
                     if (v2) psum <= sum_chunks(csum);
                 end
             end

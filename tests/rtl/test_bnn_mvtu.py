@@ -42,6 +42,7 @@ CONFIGS = [
     Cfg(mw=15, mh=6, pe=1, simd=5, in_bits=8, acc_bits=16, use_thresh=1),
     Cfg(mw=7, mh=4, pe=4, simd=1, in_bits=8, acc_bits=13, use_thresh=0),
     Cfg(mw=784, mh=64, pe=16, simd=49, in_bits=8, acc_bits=20, use_thresh=0),
+    Cfg(mw=27, mh=8, pe=4, simd=3, in_bits=8, acc_bits=13, use_thresh=1),   # FINN cnv's first layer
     # XNOR chunk sums of a 32-bit word with a short last chunk (CH 6), and of
     # a multi-word vector (CH 9): the simulator's word-parallel path.
     Cfg(mw=96, mh=8, pe=4, simd=32, in_bits=1, acc_bits=8, use_thresh=0),
@@ -55,8 +56,8 @@ def cfg_id(c: Cfg) -> str:
     return f"{mode}-mw{c.mw}-mh{c.mh}-pe{c.pe}-simd{c.simd}-{out}"
 
 
-# The simulator builds a word-parallel form of the XNOR datapath and loads
-# idle integer-mode registers less often; "synth" is the form Yosys maps.
+# The simulator builds word-parallel forms of the XNOR and integer datapaths;
+# "synth" is the form Yosys maps.
 DATAPATHS = {"sim": (), "synth": ("BNN_SYNTH_DATAPATH",)}
 
 
