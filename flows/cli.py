@@ -8,7 +8,7 @@ from pathlib import Path
 
 from models.checkpoint import CheckpointError
 from models.datasets import DatasetError
-from models.registry import UnknownModelError, list_models
+from models.registry import UnknownModelError, list_models, model_info
 
 from .boards import list_boards
 from .errors import FlowError
@@ -41,7 +41,11 @@ def _build(args: argparse.Namespace) -> None:
 
 
 def _list(args: argparse.Namespace) -> None:
-    print("models: " + ", ".join(list_models()))
+    print(f"{'model':30s} {'dataset':14s} {'input':10s} {'train lr':>8s}  description")
+    for name in list_models():
+        info = model_info(name)
+        shape = "x".join(str(d) for d in info.input_shape)
+        print(f"{name:30s} {info.dataset:14s} {shape:10s} {info.lr:8.0e}  {info.description}")
     print("boards: " + ", ".join(list_boards()))
 
 

@@ -11,6 +11,9 @@ from typing import Any, Callable
 import torch.nn as nn
 
 
+DEFAULT_LR = 2e-3
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
@@ -19,6 +22,7 @@ class ModelInfo:
     input_shape: tuple[int, ...]
     description: str
     defaults: dict[str, Any] = field(default_factory=dict)  # factory arguments of this entry
+    lr: float = DEFAULT_LR  # peak Adam learning rate `make train` uses
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -29,13 +33,15 @@ class UnknownModelError(KeyError):
         return str(self.args[0])
 
 
-def register_model(dataset: str, input_shape: tuple[int, ...], suffix: str = "", **defaults: Any) -> Callable:
+def register_model(dataset: str, input_shape: tuple[int, ...], suffix: str = "", lr: float = DEFAULT_LR,
+                   **defaults: Any) -> Callable:
     """Register a model factory under its function name, plus `suffix`.
 
     dataset and input_shape (C, H, W) are the defaults the training and build
     flows use when the user names only the model. Stacked decorators register
     one factory for several datasets: `suffix="_cifar10", in_channels=3,
     image_size=32` adds an entry whose factory arguments are those defaults.
+    lr is the peak learning rate training uses unless told otherwise.
     """
 
     def wrap(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -44,7 +50,7 @@ def register_model(dataset: str, input_shape: tuple[int, ...], suffix: str = "",
             raise ValueError(f"model {name!r} is registered twice")
         doc = (factory.__doc__ or "").strip().splitlines()
         _REGISTRY[name] = ModelInfo(name, factory, dataset, tuple(input_shape), doc[0] if doc else "",
-                                    dict(defaults))
+                                    dict(defaults), lr)
         return factory
 
     return wrap

@@ -21,7 +21,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -52,7 +52,7 @@ class TrainConfig:
     data_dir: str | None = None
     epochs: int = 30  # per step; 30 + 30 reach ~85% on Fashion-MNIST for tfc_w1a1_nobn
     batch_size: int = 256  # global: split across torchrun processes
-    lr: float = 2e-3
+    lr: float | None = None  # None: the registry entry's learning rate
     weight_decay_step1: float = 5e-6
     weight_decay_step2: float = 0.0
     agc_lambda: float = 0.02  # 0 turns AGC off
@@ -254,7 +254,7 @@ def _validate(config: TrainConfig) -> str:
     for name in ("epochs", "batch_size"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be >= 1, got {getattr(config, name)}")
-    if config.lr <= 0:
+    if config.lr is not None and config.lr <= 0:
         raise ConfigError(f"lr must be > 0, got {config.lr}")
     if config.agc_lambda < 0:
         raise ConfigError(f"agc_lambda must be >= 0, got {config.agc_lambda}")
@@ -287,6 +287,8 @@ def train(config: TrainConfig) -> TrainResult:
 
 def _train(config: TrainConfig, ctx: _Dist) -> TrainResult:
     dataset = _validate(config)
+    if config.lr is None:
+        config = replace(config, lr=model_info(config.model).lr)
     if config.threads:
         torch.set_num_threads(config.threads)
     seed_everything(config.seed)
@@ -407,7 +409,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="dataset folder (Fashion-MNIST: also $BNNFLOW_DATA)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="epochs per step (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the model's, see `make list`)")
     p.add_argument("--wd1", type=float, default=d.weight_decay_step1, help="weight decay in step 1")
     p.add_argument("--wd2", type=float, default=d.weight_decay_step2, help="weight decay in step 2")
     p.add_argument("--agc", type=float, default=d.agc_lambda, help="AGC clipping lambda, 0 disables")

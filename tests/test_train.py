@@ -81,6 +81,16 @@ def test_two_step_run_writes_checkpoint_and_metrics(tmp_path, data_dir, capsys):
     assert (run_dir / "last.pt").is_file()
 
 
+@pytest.mark.parametrize("lr, expected", [(None, 5e-4), (1e-3, 1e-3)])
+def test_learning_rate_defaults_to_the_registry_entry(tmp_path, data_dir, lr, expected):
+    """cnv_w1a1_nobn registers 5e-4 (2e-3 diverges in step 1); --lr overrides it."""
+    result = train(_config(tmp_path, data_dir, model="cnv_w1a1_nobn", lr=lr, two_step=False,
+                           limit_train_batches=1, limit_test_batches=1))
+    assert result.history[0]["lr"] == pytest.approx(expected)
+    _, meta = load_model(result.checkpoint, "cnv_w1a1_nobn")
+    assert meta["config"]["lr"] == pytest.approx(expected)
+
+
 def test_resume_replays_an_interrupted_run_exactly(tmp_path, data_dir, monkeypatch):
     whole = train(_config(tmp_path / "whole", data_dir, epochs=2))
 
