@@ -121,7 +121,7 @@ def simulate(rtl_dir: str | Path, images: np.ndarray, in_prob: float = 1.0, out_
     """
     rtl_dir = Path(rtl_dir).resolve()
     manifest = _manifest(rtl_dir)
-    fin = manifest["input"]
+    fin, fout = manifest["input"], manifest["output"]
     harness = compile_accelerator(rtl_dir)
     n = images.shape[0]
     flat = np.asarray(images).reshape(n, -1)
@@ -132,48 +132,39 @@ def simulate(rtl_dir: str | Path, images: np.ndarray, in_prob: float = 1.0, out_
         workers = 1
     elif workers is None:
         workers = default_workers(n)
-    shards = [s for s in np.array_split(flat, max(1, min(workers, n))) if len(s)]
+    per_image = fout["beats_per_image"]
+    shards = np.array_split(flat, max(1, min(workers, n)))
     done = [0] * len(shards)
     lock = threading.Lock()
 
-    def shard_progress(k: int) -> Callable[[int], None] | None:
+    def shard_progress(k: int) -> Callable[[int, int], None] | None:
         if progress is None:
             return None
 
-        def report(images_done: int) -> None:
+        def report(beats: int, _: int) -> None:
             with lock:
-                done[k] = images_done
+                done[k] = beats // per_image
                 progress(sum(done), n)
         return report
 
     def run(k: int) -> SimResult:
-        return _run_shard(harness, manifest, shards[k], in_prob, out_prob, seed + k, timeout, fifo_stats,
-                          image_interval, rtl_dir, shard_progress(k))
-
-    if len(shards) == 1:
-        results = [run(0)]
-    else:
-        with ThreadPoolExecutor(len(shards)) as pool:
-            results = list(pool.map(run, range(len(shards))))
-    return _merge_shards(results, manifest["output"]["beats_per_image"])
-
-
-def _run_shard(harness: Harness, manifest: dict, flat: np.ndarray, in_prob: float, out_prob: float,
-               seed: int, timeout: int, fifo_stats: bool, image_interval: int, rtl_dir: Path,
-               progress: Callable[[int], None] | None) -> SimResult:
-    fin, fout = manifest["input"], manifest["output"]
-    per_image = fout["beats_per_image"]
-    try:
-        return run_harness(harness, flat, fin["elem_bits"], fout["elem_bits"], len(flat) * per_image,
-                           out_signed=fout["signed"], in_prob=in_prob, out_prob=out_prob, seed=seed,
+        return run_harness(harness, shards[k], fin["elem_bits"], fout["elem_bits"], len(shards[k]) * per_image,
+                           out_signed=fout["signed"], in_prob=in_prob, out_prob=out_prob, seed=seed + k,
                            timeout=timeout, cwd=rtl_dir, in_elems_per_beat=fin["elems_per_beat"],
                            out_elems_per_beat=fout["elems_per_beat"], fifo_stats=fifo_stats,
-                           in_interval=image_interval, in_group=fin["beats_per_image"],
-                           progress=None if progress is None else lambda beats, _: progress(beats // per_image))
+                           in_interval=image_interval, in_group=fin["beats_per_image"], progress=shard_progress(k))
+
+    try:
+        if len(shards) == 1:
+            results = [run(0)]
+        else:
+            with ThreadPoolExecutor(len(shards)) as pool:
+                results = list(pool.map(run, range(len(shards))))
     except SimulationError as e:
         if e.deadlock:
             raise _deadlock_error(manifest, e) from None
         raise
+    return _merge_shards(results, per_image)
 
 
 def _merge_shards(results: list[SimResult], per_image: int) -> RtlSimResult:

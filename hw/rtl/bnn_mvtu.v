@@ -132,6 +132,8 @@ module bnn_mvtu #(
             assign x_replay = s_axis_tdata;
         end
     endgenerate
+    // The operand vector of the step being issued.
+    wire [IW-1:0] x_issue = need_in ? s_axis_tdata : x_replay;
 
     reg [PE*SIMD-1:0] w1;
     reg [IW-1:0] x1;
@@ -140,7 +142,7 @@ module bnn_mvtu #(
     always @(posedge ap_clk) begin
         if (issue) begin
             w1 <= wrom[waddr];
-            x1 <= need_in ? s_axis_tdata : x_replay;
+            x1 <= x_issue;
         end
         first1 <= (sf == {SFW{1'b0}});
         last1 <= step_last;
@@ -365,7 +367,7 @@ module bnn_mvtu #(
         if (SIM_INT) begin : g_lanes
             reg [NG*64-1:0] xl;
             always @(posedge ap_clk) begin
-                if (issue) xl <= int_lanes(need_in ? s_axis_tdata : x_replay);
+                if (issue) xl <= int_lanes(x_issue);
             end
             assign xl1 = xl;
         end else begin : g_no_lanes
