@@ -6,6 +6,7 @@ BOARD   ?= Pynq-Z2
 N       ?= 10000
 EPOCHS  ?=
 THREADS ?= 1
+DEVICE  ?= cpu
 ARGS    ?=
 BACKEND ?= bnnflow
 ESTIMATE ?= yosys
@@ -18,7 +19,7 @@ help:
 	@echo "make setup                         install system packages, .venv and pinned Python packages"
 	@echo "make test                          run the whole test suite"
 	@echo "make build MODEL=m BOARD=b         checkpoint -> verified accelerator under build/m-b/"
-	@echo "make train MODEL=m [EPOCHS=n]      train a zoo model into checkpoints/m.pt"
+	@echo "make train MODEL=m [EPOCHS=n]      train a zoo model into checkpoints/m.pt (DEVICE=cuda on a GPU)"
 	@echo "make bench-train [ARGS=...]        time a training epoch of every zoo model (table)"
 	@echo "make rtlsim MODEL=m BOARD=b N=n    simulate n test images through the RTL"
 	@echo "make validate MODEL=m BOARD=b      run the deploy package's validate.py on the virtual board"
@@ -50,7 +51,7 @@ validate:
 	$(PY) build/$(MODEL)-$(BOARD)/deploy/validate.py --virtual $(ARGS)
 
 train:
-	$(PY) -m models.train --model $(MODEL) --threads $(THREADS) $(if $(EPOCHS),--epochs $(EPOCHS)) $(ARGS)
+	$(PY) -m models.train --model $(MODEL) --threads $(THREADS) --device $(DEVICE) $(if $(EPOCHS),--epochs $(EPOCHS)) $(ARGS)
 
 bench:
 	$(PY) -m flows.bench $(ARGS)

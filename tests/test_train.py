@@ -81,6 +81,30 @@ def test_two_step_run_writes_checkpoint_and_metrics(tmp_path, data_dir, capsys):
     assert (run_dir / "last.pt").is_file()
 
 
+def test_epoch_totals_are_the_sums_over_its_batches(data_dir):
+    """The loss and hits an epoch adds up on the device equal the per-batch values."""
+    from tqdm import tqdm
+
+    from models.agc import AGC
+    from models.registry import create_model
+
+    torch.manual_seed(0)
+    model = create_model(NAME)
+    images, labels = get_dataset("fashion_mnist", "train", data_dir).tensors
+    batches = [(images[a:b], labels[a:b]) for a, b in ((0, 64), (64, 128), (128, 138))]
+    optimizer = train_module.build_optimizer(model, 0.0, 0.0)  # lr 0: the weights never move
+    scheduler = train_module.linear_decay(optimizer, len(batches))
+    with torch.no_grad():
+        scores = [train_module.logits_of(model(x)) for x, _ in batches]
+    expected_loss = sum(float(torch.nn.functional.cross_entropy(s, y)) * len(y) for s, (_, y) in zip(scores, batches))
+    expected_hits = sum(int((s.argmax(1) == y).sum()) for s, (_, y) in zip(scores, batches))
+    with tqdm(disable=True) as bar:
+        loss_sum, correct, seen = train_module._train_epoch(
+            model, batches, AGC(optimizer), scheduler, len(batches), None, torch.Generator(), None, bar)
+    assert seen == 138 and correct == expected_hits
+    assert loss_sum == pytest.approx(expected_loss, rel=1e-5)
+
+
 @pytest.mark.parametrize("lr, expected", [(None, 5e-4), (1e-3, 1e-3)])
 def test_learning_rate_defaults_to_the_registry_entry(tmp_path, data_dir, lr, expected):
     """cnv_w1a1_nobn registers 5e-4 (2e-3 diverges in step 1); --lr overrides it."""
