@@ -215,8 +215,7 @@ def _train_epoch(
     host wait for an accelerator after every step.
     """
     net.train()
-    loss_sum = correct = None
-    seen = 0
+    loss_sum, correct, seen = 0.0, 0, 0
     for i, (x, y) in enumerate(loader):
         if i >= n_batches:
             break
@@ -233,15 +232,14 @@ def _train_epoch(
         loss.backward()
         agc.step()
         scheduler.step()
-        batch_loss = loss.detach() * len(y)
-        batch_hits = (logits.detach().argmax(dim=1) == y).sum()
-        loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
-        correct = batch_hits if correct is None else correct + batch_hits
+        # The first batch turns both sums into device tensors.
+        loss_sum = loss_sum + loss.detach() * len(y)
+        correct = correct + (logits.detach().argmax(dim=1) == y).sum()
         seen += len(y)
         bar.update(1)
         if i % POSTFIX_EVERY == 0:
             bar.set_postfix(loss=f"{float(loss_sum) / seen:.4f}", acc=f"{int(correct) / seen:.2%}")
-    return (0.0, 0, 0) if loss_sum is None else (float(loss_sum), int(correct), seen)
+    return float(loss_sum), int(correct), seen
 
 
 def _resume_state(config: TrainConfig, model: nn.Module) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:

@@ -9,10 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tqdm import tqdm
 
 import models.train as train_module
+from models.agc import AGC
 from models.checkpoint import CheckpointError, load_model, read_checkpoint
 from models.datasets import get_dataset
+from models.registry import create_model
 from models.train import TrainConfig, evaluate, main, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,11 +86,6 @@ def test_two_step_run_writes_checkpoint_and_metrics(tmp_path, data_dir, capsys):
 
 def test_epoch_totals_are_the_sums_over_its_batches(data_dir):
     """The loss and hits an epoch adds up on the device equal the per-batch values."""
-    from tqdm import tqdm
-
-    from models.agc import AGC
-    from models.registry import create_model
-
     torch.manual_seed(0)
     model = create_model(NAME)
     images, labels = get_dataset("fashion_mnist", "train", data_dir).tensors
