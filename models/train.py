@@ -54,8 +54,10 @@ class TrainConfig:
     dataset: str | None = None  # None: the model's registry default
     data_dir: str | None = None
     epochs: int = 30  # per step; 30 + 30 reach ~85% on Fashion-MNIST for tfc_w1a1_nobn
+    epochs_step2: int | None = None  # None: as many as step 1
     batch_size: int = 256  # global: split across torchrun processes
     lr: float | None = None  # None: the registry entry's learning rate
+    lr_step2: float | None = None  # None: lr
     weight_decay_step1: float = 5e-6
     weight_decay_step2: float = 0.0
     agc_lambda: float = 0.02  # 0 turns AGC off
@@ -78,6 +80,8 @@ class StepPlan:
     index: int
     binary_weights: bool
     weight_decay: float
+    epochs: int
+    lr: float
 
 
 @dataclass
@@ -104,10 +108,18 @@ class _Dist:
 
 
 def plan_steps(config: TrainConfig) -> list[StepPlan]:
-    """Two steps (real then binary weights), or one step with binary weights from the start."""
+    """Two steps (real then binary weights), or one step with binary weights from the start.
+
+    config.lr must be resolved (not None) by now.
+    """
+    lr = float(config.lr)
     if config.two_step:
-        return [StepPlan(1, False, config.weight_decay_step1), StepPlan(2, True, config.weight_decay_step2)]
-    return [StepPlan(1, True, config.weight_decay_step1)]
+        return [
+            StepPlan(1, False, config.weight_decay_step1, config.epochs, lr),
+            StepPlan(2, True, config.weight_decay_step2, config.epochs_step2 or config.epochs,
+                     config.lr_step2 or lr),
+        ]
+    return [StepPlan(1, True, config.weight_decay_step1, config.epochs, lr)]
 
 
 def seed_everything(seed: int) -> None:
@@ -261,11 +273,16 @@ def _resume_state(config: TrainConfig, model: nn.Module) -> tuple[dict[str, Any]
 
 def _validate(config: TrainConfig) -> str:
     info = model_info(config.model)  # raises UnknownModelError listing the known models
-    for name in ("epochs", "batch_size"):
-        if getattr(config, name) < 1:
-            raise ConfigError(f"{name} must be >= 1, got {getattr(config, name)}")
-    if config.lr is not None and config.lr <= 0:
-        raise ConfigError(f"lr must be > 0, got {config.lr}")
+    for name in ("epochs", "batch_size", "epochs_step2"):
+        value = getattr(config, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}")
+    for name in ("lr", "lr_step2"):
+        value = getattr(config, name)
+        if value is not None and value <= 0:
+            raise ConfigError(f"{name} must be > 0, got {value}")
+    if not config.two_step and (config.epochs_step2 is not None or config.lr_step2 is not None):
+        raise ConfigError("epochs_step2 and lr_step2 set a second step, which a one-step run does not have")
     if config.agc_lambda < 0:
         raise ConfigError(f"agc_lambda must be >= 0, got {config.agc_lambda}")
     return config.dataset or info.dataset
@@ -329,11 +346,11 @@ def _train(config: TrainConfig, ctx: _Dist) -> TrainResult:
     start_epoch = payload["epoch"] if payload else 0
 
     for plan in plans:
-        if plan.index < start_step or (plan.index == start_step and start_epoch >= config.epochs):
+        if plan.index < start_step or (plan.index == start_step and start_epoch >= plan.epochs):
             continue
         set_weight_binarization(model, plan.binary_weights)
-        optimizer = build_optimizer(model, config.lr, plan.weight_decay)
-        scheduler = linear_decay(optimizer, config.epochs * batches_per_epoch)
+        optimizer = build_optimizer(model, plan.lr, plan.weight_decay)
+        scheduler = linear_decay(optimizer, plan.epochs * batches_per_epoch)
         agc = AGC(optimizer, exclude=[binary_layers(model)[-1]], clipping=config.agc_lambda)
         first_epoch = 1
         if payload is not None and plan.index == start_step:
@@ -341,11 +358,11 @@ def _train(config: TrainConfig, ctx: _Dist) -> TrainResult:
             scheduler.load_state_dict(payload["scheduler"])
             first_epoch = start_epoch + 1
 
-        for epoch in range(first_epoch, config.epochs + 1):
-            epoch_index = (plan.index - 1) * config.epochs + epoch
+        for epoch in range(first_epoch, plan.epochs + 1):
+            epoch_index = sum(p.epochs for p in plans[: plan.index - 1]) + epoch
             lr = optimizer.param_groups[0]["lr"]
             generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch_index * ctx.world_size + ctx.rank)
-            desc = f"step {plan.index}/{len(plans)} epoch {epoch}/{config.epochs}"
+            desc = f"step {plan.index}/{len(plans)} epoch {epoch}/{plan.epochs}"
             tick = time.perf_counter()
             with tqdm(total=batches_per_epoch, desc=desc, leave=False, disable=_bar_disabled(config, ctx)) as bar:
                 loss_sum, correct, seen = _train_epoch(
@@ -373,11 +390,11 @@ def _train(config: TrainConfig, ctx: _Dist) -> TrainResult:
                     flush=True,
                 )
                 meta = _meta(config, dataset, plan.index, test_acc, history)
-                save_checkpoint(run_dir / "last.pt", config.model, model, meta, resume={
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "epoch": epoch,
-                })
+                resume = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "epoch": epoch}
+                save_checkpoint(run_dir / "last.pt", config.model, model, meta, resume=resume)
+                if epoch == plan.epochs and plan.index < len(plans):
+                    # Kept past the next step's epochs: another step 2 (longer, other lr) resumes from here.
+                    save_checkpoint(run_dir / f"step{plan.index}.pt", config.model, model, meta, resume=resume)
                 write_metrics(history, run_dir)
 
     final_acc = history[-1]["test_acc"] if history else evaluate(model, test_set)
@@ -421,8 +438,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None, help="dataset name (default: the model's)")
     p.add_argument("--data-dir", default=None, help="dataset folder (Fashion-MNIST: also $BNNFLOW_DATA)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="epochs per step (default %(default)s)")
+    p.add_argument("--epochs2", type=int, default=None, help="epochs of step 2 (default: --epochs)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the model's, see `make list`)")
+    p.add_argument("--lr2", type=float, default=None, help="peak learning rate of step 2 (default: --lr)")
     p.add_argument("--wd1", type=float, default=d.weight_decay_step1, help="weight decay in step 1")
     p.add_argument("--wd2", type=float, default=d.weight_decay_step2, help="weight decay in step 2")
     p.add_argument("--agc", type=float, default=d.agc_lambda, help="AGC clipping lambda, 0 disables")
@@ -444,8 +463,8 @@ def _parser() -> argparse.ArgumentParser:
 def config_from_args(argv: Sequence[str] | None = None) -> TrainConfig:
     a = _parser().parse_args(argv)
     return TrainConfig(
-        model=a.model, dataset=a.dataset, data_dir=a.data_dir, epochs=a.epochs, batch_size=a.batch_size,
-        lr=a.lr, weight_decay_step1=a.wd1, weight_decay_step2=a.wd2, agc_lambda=a.agc,
+        model=a.model, dataset=a.dataset, data_dir=a.data_dir, epochs=a.epochs, epochs_step2=a.epochs2,
+        batch_size=a.batch_size, lr=a.lr, lr_step2=a.lr2, weight_decay_step1=a.wd1, weight_decay_step2=a.wd2, agc_lambda=a.agc,
         two_step=not a.one_step, seed=a.seed, out_dir=a.out_dir, runs_dir=a.runs_dir, resume=a.resume,
         num_workers=a.num_workers, threads=a.threads, limit_train_batches=a.limit_train_batches,
         limit_test_batches=a.limit_test_batches, kd_teacher=a.kd_teacher, device=a.device,

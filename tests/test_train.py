@@ -140,6 +140,24 @@ def test_resume_replays_an_interrupted_run_exactly(tmp_path, data_dir, monkeypat
     assert resumed.test_accuracy == whole.test_accuracy
 
 
+def test_step_two_reruns_from_the_step_one_snapshot_with_its_own_length_and_rate(tmp_path, data_dir):
+    first = train(_config(tmp_path / "a", data_dir, epochs=1, epochs_step2=2, lr_step2=1e-3))
+    assert [(r["step"], r["epoch"], r["lr"]) for r in first.history] == [
+        (1, 1, pytest.approx(2e-3)), (2, 1, pytest.approx(1e-3)), (2, 2, pytest.approx(5e-4))]
+    snapshot = tmp_path / "a" / "runs" / NAME / "step1.pt"
+    assert read_checkpoint(snapshot)["meta"]["step"] == 1
+
+    rerun = train(_config(tmp_path / "b", data_dir, epochs=1, epochs_step2=1, resume=str(snapshot)))
+    assert [(r["step"], r["epoch"]) for r in rerun.history] == [(1, 1), (2, 1)]
+    assert rerun.history[0] == first.history[0]  # step 1 is not trained again
+    assert rerun.history[1]["lr"] == pytest.approx(2e-3)
+
+
+def test_one_step_run_rejects_step_two_settings(tmp_path, data_dir):
+    with pytest.raises(train_module.ConfigError, match="one-step"):
+        train(_config(tmp_path, data_dir, two_step=False, epochs_step2=3))
+
+
 def test_resume_needs_training_state(tmp_path, data_dir):
     result = train(_config(tmp_path, data_dir, two_step=False, limit_train_batches=2))
     assert [r["step"] for r in result.history] == [1]
@@ -202,5 +220,5 @@ def test_torchrun_two_processes(tmp_path, data_dir):
     model, meta = load_model(tmp_path / "checkpoints" / f"{NAME}.pt")
     assert meta["test_accuracy"] == evaluate(model, get_dataset("fashion_mnist", "test", data_dir))
     assert sorted(p.name for p in (tmp_path / "runs" / NAME).iterdir()) == [
-        "curves.png", "last.pt", "metrics.csv", "metrics.json"
+        "curves.png", "last.pt", "metrics.csv", "metrics.json", "step1.pt"
     ]
