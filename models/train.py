@@ -155,6 +155,18 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Ten
     return -(F.softmax(teacher, dim=1) * F.log_softmax(student, dim=1)).sum(dim=1).mean()
 
 
+def load_teacher(path: str | os.PathLike) -> nn.Module:
+    """A frozen model from a checkpoint, computing what it computed when it was saved.
+
+    A step-1 snapshot of a two-step run (runs/<model>/step1.pt) was trained
+    with real weights, so it teaches with real weights, not with their signs.
+    """
+    teacher, meta = load_model(path)
+    if meta.get("two_step") and meta.get("step") == 1:
+        set_weight_binarization(teacher, False)
+    return teacher.requires_grad_(False)
+
+
 def _init_distributed() -> _Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1 or "RANK" not in os.environ:
@@ -330,9 +342,7 @@ def _train(config: TrainConfig, ctx: _Dist) -> TrainResult:
 
     model = create_model(config.model).to(device)
     payload, history = _resume_state(config, model)
-    teacher = load_model(config.kd_teacher)[0].to(device) if config.kd_teacher else None
-    if teacher is not None:
-        teacher.requires_grad_(False)
+    teacher = load_teacher(config.kd_teacher).to(device) if config.kd_teacher else None
     # DDP averages gradients across processes; every rank starts from rank 0's weights.
     net: nn.Module = nn.parallel.DistributedDataParallel(model) if ctx.active else model
 
@@ -454,7 +464,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     p.add_argument("--limit-train-batches", type=int, default=None)
     p.add_argument("--limit-test-batches", type=int, default=None)
-    p.add_argument("--kd-teacher", default=None, help="checkpoint of a teacher model to distil from")
+    p.add_argument("--kd-teacher", default=None,
+                   help="checkpoint of a teacher model to distil from; runs/<model>/step1.pt teaches with real weights")
     p.add_argument("--device", default=d.device)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p

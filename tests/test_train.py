@@ -15,6 +15,7 @@ import models.train as train_module
 from models.agc import AGC
 from models.checkpoint import CheckpointError, load_model, read_checkpoint
 from models.datasets import get_dataset
+from models.layers import set_weight_binarization
 from models.registry import create_model
 from models.train import TrainConfig, evaluate, main, train
 
@@ -169,6 +170,21 @@ def test_distillation_from_a_teacher_checkpoint(tmp_path, data_dir):
     teacher = train(_config(tmp_path / "teacher", data_dir, two_step=False, limit_train_batches=3))
     student = train(_config(tmp_path / "student", data_dir, kd_teacher=str(teacher.checkpoint), limit_train_batches=3))
     assert len(student.history) == 2 and all(np.isfinite(r["train_loss"]) for r in student.history)
+
+
+def test_a_step_one_teacher_keeps_its_real_weights(tmp_path, data_dir):
+    train(_config(tmp_path, data_dir, limit_train_batches=3))
+    snapshot = tmp_path / "runs" / NAME / "step1.pt"
+    teacher = train_module.load_teacher(snapshot)
+    real = create_model(NAME).eval()
+    real.load_state_dict(read_checkpoint(snapshot)["state_dict"])
+    x = get_dataset("fashion_mnist", "test", data_dir).tensors[0][:32]
+    binary = train_module.logits_of(real(x))
+    set_weight_binarization(real, False)
+    expected = train_module.logits_of(real(x))
+    got = train_module.logits_of(teacher(x))
+    assert torch.equal(got, expected) and not torch.equal(got, binary)
+    assert not any(p.requires_grad for p in teacher.parameters())
 
 
 def test_cli_unknown_model_lists_known_ones(capsys):
