@@ -1,0 +1,32 @@
+import json
+
+from models.compare import main
+from models.metrics import write_metrics
+
+
+def _history(accs):
+    return [
+        {"step": 1 if i < 2 else 2, "epoch": i % 2 + 1, "train_loss": 1.0 / (i + 1), "train_acc": a,
+         "test_acc": a, "lr": 1e-3, "epoch_seconds": 1.0}
+        for i, a in enumerate(accs)
+    ]
+
+
+def test_overlays_runs_into_a_png(tmp_path, capsys):
+    write_metrics(_history([0.5, 0.6, 0.55, 0.7]), tmp_path / "a")
+    write_metrics(_history([0.4, 0.5, 0.45]), tmp_path / "b")
+    out = tmp_path / "plots" / "cmp.png"
+    assert main([f"lr 2e-3={tmp_path / 'a'}", f"lr 5e-4={tmp_path / 'b' / 'metrics.json'}", "-o", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_missing_run_and_bad_records_name_the_file(tmp_path, capsys):
+    assert main([f"x={tmp_path / 'nowhere'}", "-o", str(tmp_path / "c.png")]) == 1
+    assert "nowhere does not exist" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"step": 1, "epoch": 1}]))
+    assert main([f"x={bad}", "-o", str(tmp_path / "c.png")]) == 1
+    assert "bad.json: record 0 lacks train_loss" in capsys.readouterr().err
+    assert main([str(bad), "-o", str(tmp_path / "c.png")]) == 1
+    assert "expected LABEL=RUN" in capsys.readouterr().err
+    assert not (tmp_path / "c.png").exists()
