@@ -16,6 +16,7 @@ Under torchrun every process trains on its shard and only rank 0 writes files.
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import os
 import random
@@ -71,6 +72,7 @@ class TrainConfig:
     limit_train_batches: int | None = None
     limit_test_batches: int | None = None
     kd_teacher: str | None = None
+    kd_step1: bool = False  # step 2 distils from the step-1 model (real weights, frozen)
     device: str = "cpu"
     progress: bool | None = None  # None: a bar only when stderr is a terminal
 
@@ -165,6 +167,23 @@ def load_teacher(path: str | os.PathLike) -> nn.Module:
     if meta.get("two_step") and meta.get("step") == 1:
         set_weight_binarization(teacher, False)
     return teacher.requires_grad_(False)
+
+
+def _step1_teacher(config: TrainConfig, model: nn.Module, resuming_step2: bool) -> nn.Module:
+    """The teacher of a --kd-step1 run's step 2: the model as step 1 left it.
+
+    Entering step 2 fresh, that is the model itself, copied before its weights
+    turn binary; resuming in step 2, it is the step1.pt the run saved beside last.pt.
+    """
+    if not resuming_step2:
+        teacher = copy.deepcopy(model).eval()
+        set_weight_binarization(teacher, False)
+        return teacher.requires_grad_(False)
+    snapshot = Path(config.resume).with_name("step1.pt")
+    if not snapshot.is_file():
+        raise ConfigError(f"--kd-step1 resumes step 2 from {config.resume} but its teacher {snapshot} is missing; "
+                          f"rerun step 2 from a step1.pt, or pass the teacher with --kd-teacher")
+    return load_teacher(snapshot).to(next(model.parameters()).device)
 
 
 def _init_distributed() -> _Dist:
@@ -295,6 +314,10 @@ def _validate(config: TrainConfig) -> str:
             raise ConfigError(f"{name} must be > 0, got {value}")
     if not config.two_step and (config.epochs_step2 is not None or config.lr_step2 is not None):
         raise ConfigError("epochs_step2 and lr_step2 set a second step, which a one-step run does not have")
+    if config.kd_step1 and not config.two_step:
+        raise ConfigError("kd_step1 distils step 2 from step 1, which a one-step run does not have")
+    if config.kd_step1 and config.kd_teacher:
+        raise ConfigError("kd_step1 and kd_teacher each name the teacher; choose one")
     if config.agc_lambda < 0:
         raise ConfigError(f"agc_lambda must be >= 0, got {config.agc_lambda}")
     return config.dataset or info.dataset
@@ -358,12 +381,15 @@ def _train(config: TrainConfig, ctx: _Dist) -> TrainResult:
     for plan in plans:
         if plan.index < start_step or (plan.index == start_step and start_epoch >= plan.epochs):
             continue
+        resumed = payload is not None and plan.index == start_step
+        if config.kd_step1 and plan.index == 2:
+            teacher = _step1_teacher(config, model, resuming_step2=resumed)
         set_weight_binarization(model, plan.binary_weights)
         optimizer = build_optimizer(model, plan.lr, plan.weight_decay)
         scheduler = linear_decay(optimizer, plan.epochs * batches_per_epoch)
         agc = AGC(optimizer, exclude=[binary_layers(model)[-1]], clipping=config.agc_lambda)
         first_epoch = 1
-        if payload is not None and plan.index == start_step:
+        if resumed:
             optimizer.load_state_dict(payload["optimizer"])
             scheduler.load_state_dict(payload["scheduler"])
             first_epoch = start_epoch + 1
@@ -466,6 +492,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit-test-batches", type=int, default=None)
     p.add_argument("--kd-teacher", default=None,
                    help="checkpoint of a teacher model to distil from; runs/<model>/step1.pt teaches with real weights")
+    p.add_argument("--kd-step1", action="store_true",
+                   help="step 2 distils from the model step 1 trained (its real weights)")
     p.add_argument("--device", default=d.device)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -478,7 +506,8 @@ def config_from_args(argv: Sequence[str] | None = None) -> TrainConfig:
         batch_size=a.batch_size, lr=a.lr, lr_step2=a.lr2, weight_decay_step1=a.wd1, weight_decay_step2=a.wd2, agc_lambda=a.agc,
         two_step=not a.one_step, seed=a.seed, out_dir=a.out_dir, runs_dir=a.runs_dir, resume=a.resume,
         num_workers=a.num_workers, threads=a.threads, limit_train_batches=a.limit_train_batches,
-        limit_test_batches=a.limit_test_batches, kd_teacher=a.kd_teacher, device=a.device,
+        limit_test_batches=a.limit_test_batches, kd_teacher=a.kd_teacher, kd_step1=a.kd_step1,
+        device=a.device,
         progress=False if a.no_progress else None,
     )
 

@@ -187,6 +187,55 @@ def test_a_step_one_teacher_keeps_its_real_weights(tmp_path, data_dir):
     assert not any(p.requires_grad for p in teacher.parameters())
 
 
+def _same_weights(a: Path, b: Path) -> bool:
+    x, y = read_checkpoint(a)["state_dict"], read_checkpoint(b)["state_dict"]
+    return all(torch.equal(x[k], y[k]) for k in x)
+
+
+def test_step_two_distils_from_step_one_in_process_and_on_resume(tmp_path, data_dir, monkeypatch):
+    kd = dict(epochs=1, epochs_step2=2, limit_train_batches=3)
+    whole = train(_config(tmp_path / "whole", data_dir, kd_step1=True, **kd))
+    snapshot = tmp_path / "whole" / "runs" / NAME / "step1.pt"
+    # The same step 2, taught by the saved step-1 snapshot: the in-process teacher is that model.
+    by_file = train(_config(tmp_path / "file", data_dir, kd_teacher=str(snapshot), resume=str(snapshot), **kd))
+    assert _same_weights(whole.checkpoint, by_file.checkpoint)
+    plain = train(_config(tmp_path / "plain", data_dir, **kd))
+    assert not _same_weights(whole.checkpoint, plain.checkpoint)
+
+    calls = {"n": 0}
+    real_evaluate = train_module.evaluate
+
+    def crash_in_step_two(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "evaluate", crash_in_step_two)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(tmp_path / "split", data_dir, kd_step1=True, **kd))
+    monkeypatch.undo()
+    last = tmp_path / "split" / "runs" / NAME / "last.pt"
+    assert read_checkpoint(last)["meta"]["step"] == 2
+    alone = tmp_path / "alone" / "last.pt"  # mid-step 2, without the step1.pt that teaches it
+    alone.parent.mkdir()
+    alone.write_bytes(last.read_bytes())
+    resumed = train(_config(tmp_path / "split", data_dir, kd_step1=True, resume=str(last), **kd))
+    assert _same_weights(whole.checkpoint, resumed.checkpoint)
+
+    with pytest.raises(train_module.ConfigError, match="step1.pt is missing"):
+        train(_config(tmp_path / "alone", data_dir, kd_step1=True, resume=str(alone), **kd))
+
+
+@pytest.mark.parametrize("overrides, match", [
+    (dict(two_step=False), "one-step"),
+    (dict(kd_teacher="teacher.pt"), "choose one"),
+])
+def test_kd_step1_rejects_runs_without_a_step_one_teacher(tmp_path, data_dir, overrides, match):
+    with pytest.raises(train_module.ConfigError, match=match):
+        train(_config(tmp_path, data_dir, kd_step1=True, **overrides))
+
+
 def test_cli_unknown_model_lists_known_ones(capsys):
     assert main(["--model", "no_such_net"]) == 2
     err = capsys.readouterr().err
