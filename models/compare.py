@@ -3,12 +3,13 @@
     python -m models.compare BN-free=runs/binarydensenet_nobn BN=runs/binarydensenet_bn -o cmp.png
 
 Each argument is LABEL=RUN, RUN a run folder (its metrics.json) or a
-metrics.json itself. Epochs count across both steps, so runs whose step 1
+metrics.json or metrics.csv itself, such as the shipped docs/training/<model>.csv. Epochs count across both steps, so runs whose step 1
 agrees line up until their step 2 settings part.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -22,17 +23,25 @@ class RunError(ValueError):
     """A run named for comparison has no readable metrics."""
 
 
+def _parse_csv(text: str) -> list[dict[str, Any]]:
+    # Numbers come back as numbers; a field write_metrics never wrote stays missing for the check below.
+    return [{k: float(v) if k in FIELDS else v for k, v in row.items() if v not in (None, "")}
+            for row in csv.DictReader(text.splitlines())]
+
+
 def read_history(run: str | os.PathLike) -> list[dict[str, Any]]:
-    """The per-epoch records of a run folder or of its metrics.json."""
+    """The per-epoch records of a run folder, its metrics.json or a metrics CSV."""
     path = Path(run)
     if path.is_dir():
         path = path / "metrics.json"
+    is_csv = path.suffix == ".csv"
     try:
-        history = json.loads(path.read_text())
+        text = path.read_text()
+        history = _parse_csv(text) if is_csv else json.loads(text)
     except FileNotFoundError:
         raise RunError(f"{path} does not exist") from None
     except (OSError, ValueError) as exc:
-        raise RunError(f"{path} is not readable JSON: {exc}") from None
+        raise RunError(f"{path} is not readable {'CSV' if is_csv else 'JSON'}: {exc}") from None
     if not isinstance(history, list) or not history:
         raise RunError(f"{path} holds no epoch records")
     for i, record in enumerate(history):

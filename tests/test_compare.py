@@ -1,6 +1,8 @@
 import json
 
-from models.compare import main
+import pytest
+
+from models.compare import RunError, main, read_history
 from models.metrics import write_metrics
 
 
@@ -18,6 +20,19 @@ def test_overlays_runs_into_a_png(tmp_path, capsys):
     out = tmp_path / "plots" / "cmp.png"
     assert main([f"lr 2e-3={tmp_path / 'a'}", f"lr 5e-4={tmp_path / 'b' / 'metrics.json'}", "-o", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_reads_a_metrics_csv_like_its_json(tmp_path):
+    history = _history([0.5, 0.6, 0.55])
+    csv_path, json_path = write_metrics(history, tmp_path / "a")
+    assert read_history(csv_path) == read_history(json_path) == history
+    bad = tmp_path / "bad.csv"
+    bad.write_text("step,epoch,test_acc\n1,1,0.5\n")
+    with pytest.raises(RunError, match="bad.csv: record 0 lacks train_loss"):
+        read_history(bad)
+    bad.write_text("step,epoch,train_loss,train_acc,test_acc,lr,epoch_seconds\n1,one,1,1,1,1,1\n")
+    with pytest.raises(RunError, match="bad.csv is not readable CSV"):
+        read_history(bad)
 
 
 def test_missing_run_and_bad_records_name_the_file(tmp_path, capsys):
