@@ -242,9 +242,14 @@ def set_weight_binarization(model: nn.Module, enabled: bool) -> None:
     quantization follows the weights.
     """
     for layer in binary_layers(model):
-        layer.weight_quant.disable_quant = not enabled
-        if layer.bias is not None:
-            layer.bias_quant.disable_quant = not enabled
+        set_layer_binarization(layer, enabled)
+
+
+def set_layer_binarization(layer: nn.Module, enabled: bool) -> None:
+    """Binary weights on or off in one BinaryConv2d/BinaryLinear (its bias grid follows)."""
+    layer.weight_quant.disable_quant = not enabled
+    if layer.bias is not None:
+        layer.bias_quant.disable_quant = not enabled
 
 
 def freeze_for_export(model: nn.Module) -> nn.Module:
