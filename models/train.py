@@ -164,9 +164,14 @@ def load_teacher(path: str | os.PathLike) -> nn.Module:
     with real weights, so it teaches with real weights, not with their signs.
     """
     teacher, meta = load_model(path)
-    if meta.get("two_step") and meta.get("step") == 1:
+    return _frozen(teacher, real_weights=bool(meta.get("two_step")) and meta.get("step") == 1)
+
+
+def _frozen(teacher: nn.Module, real_weights: bool) -> nn.Module:
+    """The teacher in eval mode, without gradients, with real weights if it was trained with them."""
+    if real_weights:
         set_weight_binarization(teacher, False)
-    return teacher.requires_grad_(False)
+    return teacher.eval().requires_grad_(False)
 
 
 def _step1_teacher(config: TrainConfig, model: nn.Module, resuming_step2: bool) -> nn.Module:
@@ -176,9 +181,7 @@ def _step1_teacher(config: TrainConfig, model: nn.Module, resuming_step2: bool) 
     turn binary; resuming in step 2, it is the step1.pt the run saved beside last.pt.
     """
     if not resuming_step2:
-        teacher = copy.deepcopy(model).eval()
-        set_weight_binarization(teacher, False)
-        return teacher.requires_grad_(False)
+        return _frozen(copy.deepcopy(model), real_weights=True)
     snapshot = Path(config.resume).with_name("step1.pt")
     if not snapshot.is_file():
         raise ConfigError(f"--kd-step1 resumes step 2 from {config.resume} but its teacher {snapshot} is missing; "

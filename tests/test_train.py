@@ -114,19 +114,29 @@ def test_learning_rate_defaults_to_the_registry_entry(tmp_path, data_dir, lr, ex
     assert meta["config"]["lr"] == pytest.approx(expected)
 
 
-def test_resume_replays_an_interrupted_run_exactly(tmp_path, data_dir, monkeypatch):
-    whole = train(_config(tmp_path / "whole", data_dir, epochs=2))
+def _same_weights(a: Path, b: Path) -> bool:
+    x, y = read_checkpoint(a)["state_dict"], read_checkpoint(b)["state_dict"]
+    return all(torch.equal(x[k], y[k]) for k in x)
 
+
+def _interrupt_at_evaluation(monkeypatch, n: int) -> None:
+    """The n-th end-of-epoch evaluation raises KeyboardInterrupt, as a user's ^C would."""
     calls = {"n": 0}
     real_evaluate = train_module.evaluate
 
-    def crash_on_second_epoch(*args, **kwargs):
+    def interrupting(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 2:
+        if calls["n"] == n:
             raise KeyboardInterrupt
         return real_evaluate(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "evaluate", crash_on_second_epoch)
+    monkeypatch.setattr(train_module, "evaluate", interrupting)
+
+
+def test_resume_replays_an_interrupted_run_exactly(tmp_path, data_dir, monkeypatch):
+    whole = train(_config(tmp_path / "whole", data_dir, epochs=2))
+
+    _interrupt_at_evaluation(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         train(_config(tmp_path / "split", data_dir, epochs=2))
     monkeypatch.undo()
@@ -135,9 +145,7 @@ def test_resume_replays_an_interrupted_run_exactly(tmp_path, data_dir, monkeypat
 
     resumed = train(_config(tmp_path / "split", data_dir, epochs=2, resume=str(last)))
     assert [(r["step"], r["epoch"]) for r in resumed.history] == [(1, 1), (1, 2), (2, 1), (2, 2)]
-    a = read_checkpoint(whole.checkpoint)["state_dict"]
-    b = read_checkpoint(resumed.checkpoint)["state_dict"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert _same_weights(whole.checkpoint, resumed.checkpoint)
     assert resumed.test_accuracy == whole.test_accuracy
 
 
@@ -187,11 +195,6 @@ def test_a_step_one_teacher_keeps_its_real_weights(tmp_path, data_dir):
     assert not any(p.requires_grad for p in teacher.parameters())
 
 
-def _same_weights(a: Path, b: Path) -> bool:
-    x, y = read_checkpoint(a)["state_dict"], read_checkpoint(b)["state_dict"]
-    return all(torch.equal(x[k], y[k]) for k in x)
-
-
 def test_step_two_distils_from_step_one_in_process_and_on_resume(tmp_path, data_dir, monkeypatch):
     kd = dict(epochs=1, epochs_step2=2, limit_train_batches=3)
     whole = train(_config(tmp_path / "whole", data_dir, kd_step1=True, **kd))
@@ -202,16 +205,7 @@ def test_step_two_distils_from_step_one_in_process_and_on_resume(tmp_path, data_
     plain = train(_config(tmp_path / "plain", data_dir, **kd))
     assert not _same_weights(whole.checkpoint, plain.checkpoint)
 
-    calls = {"n": 0}
-    real_evaluate = train_module.evaluate
-
-    def crash_in_step_two(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real_evaluate(*args, **kwargs)
-
-    monkeypatch.setattr(train_module, "evaluate", crash_in_step_two)
+    _interrupt_at_evaluation(monkeypatch, 3)  # step 2, epoch 2
     with pytest.raises(KeyboardInterrupt):
         train(_config(tmp_path / "split", data_dir, kd_step1=True, **kd))
     monkeypatch.undo()
