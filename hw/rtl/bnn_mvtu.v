@@ -5,6 +5,13 @@
 // (nf, sf) fold step is issued per cycle, nf outer and sf inner. The input
 // vector streams in during nf == 0 and is replayed from a buffer for nf > 0.
 //
+// Weights are +-1 bits (WEIGHT_BITS = 1: bit 1 is +1), or, on integer
+// inputs, WEIGHT_BITS-bit two's complement integers stored as bit planes:
+// ROM bit (pe*WEIGHT_BITS + j)*SIMD + s is bit j of the weight of input s.
+// Each plane is summed by the same unsigned adder trees as a 1-bit weight,
+// and x.w = sum_j 2^j S_j - 2^(WB-1) S_(WB-1) combines the plane sums S_j:
+// shifts and adds, so synthesis spends no multiplier (or DSP) per input.
+//
 // Flow control is credit based: the datapath after the issue point never
 // stalls, and a step that completes a neuron group is only issued while the
 // output FIFO has a slot reserved for its result. This keeps the only enable
@@ -19,6 +26,7 @@ module bnn_mvtu #(
     parameter integer PE = 4,
     parameter integer SIMD = 4,
     parameter integer IN_BITS = 1,   // 1: XNOR-popcount; >1: unsigned inputs
+    parameter integer WEIGHT_BITS = 1,  // 1: +-1; >1: signed integers (IN_BITS > 1 only)
     parameter integer ACC_BITS = 16,
     parameter integer USE_THRESH = 1,
     parameter WEIGHT_FILE = "weights.hex",
@@ -39,6 +47,8 @@ module bnn_mvtu #(
     localparam integer OEW = (USE_THRESH != 0) ? 1 : ACC_BITS;
     localparam integer OW = PE * OEW;
     localparam XNOR = (IN_BITS == 1);
+    localparam integer WB = WEIGHT_BITS;
+    localparam integer WW = PE * WB * SIMD;  // one ROM word: every plane of every PE
 
     // The per-neuron sum is split into NCH chunks of CH inputs, registered
     // separately, so neither adder chain is longer than about sqrt(SIMD).
@@ -58,6 +68,13 @@ module bnn_mvtu #(
     // S2 holds chunk c's sum zero-extended in bits [c*FW +: FW]; XNOR
     // fields are CH bits wide, the layout the simulator computes them in.
     localparam integer FW = XNOR ? CH : CW;
+
+    // Multi-bit weights have no XNOR form: elaboration stops here, naming why.
+    generate
+        if (XNOR && WB > 1) begin : g_bad_params
+            bnn_mvtu_multibit_weights_need_integer_inputs u_error ();
+        end
+    endgenerate
 
     // Covers the pipeline round trip (issue to credit return is 7 cycles), so
     // SF == 1 layers still issue every cycle.
@@ -116,7 +133,7 @@ module bnn_mvtu #(
     // ------------------------------------------------------------------
     // S1: weight ROM read and operand select
     // ------------------------------------------------------------------
-    (* rom_style = "block" *) reg [PE*SIMD-1:0] wrom [0:NF*SF-1];
+    (* rom_style = "block" *) reg [WW-1:0] wrom [0:NF*SF-1];
     initial $readmemh(WEIGHT_FILE, wrom);
 
     wire [IW-1:0] x_replay;
@@ -135,7 +152,7 @@ module bnn_mvtu #(
     // The operand vector of the step being issued.
     wire [IW-1:0] x_issue = need_in ? s_axis_tdata : x_replay;
 
-    reg [PE*SIMD-1:0] w1;
+    reg [WW-1:0] w1;
     reg [IW-1:0] x1;
     reg v1, first1, last1;
     reg [NFW-1:0] nf1;
@@ -361,6 +378,47 @@ module bnn_mvtu #(
     endfunction
     /* verilator lint_on UNUSEDSIGNAL */
 
+    // Signed sum of the plane sums of WB-bit two's complement weights.
+    function [ACC_BITS-1:0] plane_sum(input [WB*ACC_BITS-1:0] s);
+        integer j;
+        begin
+            plane_sum = {ACC_BITS{1'b0}};
+            for (j = 0; j < WB; j = j + 1) begin
+                if (j == WB - 1) plane_sum = plane_sum - (s[j*ACC_BITS +: ACC_BITS] << j);
+                else plane_sum = plane_sum + (s[j*ACC_BITS +: ACC_BITS] << j);
+            end
+        end
+    endfunction
+
+    // Dot product of one PE's weights: 0/1 weights (WB == 1) or every plane.
+    function [ACC_BITS-1:0] int_dot_planes(input [WB*SIMD-1:0] w, input [NG*64-1:0] xl);
+        reg [WB*ACC_BITS-1:0] s;
+        integer j;
+        begin
+            for (j = 0; j < WB; j = j + 1) s[j*ACC_BITS +: ACC_BITS] = int_dot(w[j*SIMD +: SIMD], xl);
+            int_dot_planes = (WB == 1) ? s[ACC_BITS-1:0] : plane_sum(s);
+        end
+    endfunction
+
+    // The chunk sums of every plane, plane j at bits [j*NCH*FW +: NCH*FW].
+    function [WB*NCH*FW-1:0] plane_chunk_sums(input [WB*SIMD-1:0] w, input [IW-1:0] x);
+        integer j;
+        begin
+            for (j = 0; j < WB; j = j + 1)
+                plane_chunk_sums[j*NCH*FW +: NCH*FW] = chunk_sums(w[j*SIMD +: SIMD], x);
+        end
+    endfunction
+
+    // S3 of the synthesised form: the chunk sums added up, planes combined.
+    function [ACC_BITS-1:0] plane_chunks_total(input [WB*NCH*FW-1:0] c);
+        reg [WB*ACC_BITS-1:0] s;
+        integer j;
+        begin
+            for (j = 0; j < WB; j = j + 1) s[j*ACC_BITS +: ACC_BITS] = sum_chunks(c[j*NCH*FW +: NCH*FW]);
+            plane_chunks_total = (WB == 1) ? s[ACC_BITS-1:0] : plane_sum(s);
+        end
+    endfunction
+
     // The lanes are packed once per issued step and shared by every PE.
     wire [NG*64-1:0] xl1;
     generate
@@ -423,13 +481,15 @@ module bnn_mvtu #(
         end
     endgenerate
 
-    // Sum of the input elements (integer mode), shared by all PEs; S2 and S3
-    // registers keep it aligned with the per-neuron sums.
+    // Sum of the input elements (integer mode, +-1 weights), shared by all
+    // PEs; S2 and S3 registers keep it aligned with the per-neuron sums.
     wire [ACC_BITS-1:0] xsum3;
     genvar gp;
     generate
-        if (XNOR) begin : g_no_xsum
+        if (XNOR || WB > 1) begin : g_no_xsum
             assign xsum3 = {ACC_BITS{1'b0}};
+            // The simulator's integer form reads the packed lanes, not x1.
+            wire unused_x1 = &{1'b0, x1};
         end else begin : g_xsum
             reg [NCH*FW-1:0] chunks;
             always @(posedge ap_clk) begin
@@ -457,25 +517,26 @@ module bnn_mvtu #(
             if (SIM_SWAR) begin : g_sim
                 reg [NCH*FW-1:0] csum;
                 always @(posedge ap_clk) begin
-                    if (v1) csum <= xnor_chunk_sums(w1[gp*SIMD +: SIMD], x1[SIMD-1:0]);
+                    if (v1) csum <= xnor_chunk_sums(w1[gp*WB*SIMD +: SIMD], x1[SIMD-1:0]);
                     if (v2) psum <= MUL_SUM ? mul_sum(csum) : sum_chunks(csum);
                 end
             end else if (SIM_INT) begin : g_sim_int
                 reg [ACC_BITS-1:0] dot;
                 always @(posedge ap_clk) begin
-                    if (v1) dot <= int_dot(w1[gp*SIMD +: SIMD], xl1);
+                    if (v1) dot <= int_dot_planes(w1[gp*WB*SIMD +: WB*SIMD], xl1);
                     if (v2) psum <= dot;
                 end
             end else begin : g_hw
-                reg [NCH*FW-1:0] csum;
+                reg [WB*NCH*FW-1:0] csum;
                 always @(posedge ap_clk) begin
-                    if (v1 || !XNOR) csum <= chunk_sums(w1[gp*SIMD +: SIMD], x1);
-                    if (v2) psum <= sum_chunks(csum);
+                    if (v1 || !XNOR) csum <= plane_chunk_sums(w1[gp*WB*SIMD +: WB*SIMD], x1);
+                    if (v2) psum <= plane_chunks_total(csum);
                 end
             end
 
-            // S4: accumulate over the SF steps of a neuron group
-            wire [ACC_BITS-1:0] step = XNOR ? psum : {psum[ACC_BITS-2:0], 1'b0} - xsum3;
+            // S4: accumulate over the SF steps of a neuron group. With +-1
+            // weights on integers the dot product is 2*sum(w&x) - sum(x).
+            wire [ACC_BITS-1:0] step = (XNOR || WB > 1) ? psum : {psum[ACC_BITS-2:0], 1'b0} - xsum3;
             reg [ACC_BITS-1:0] acc;
             always @(posedge ap_clk) begin
                 if (v3) acc <= step + (first3 ? {ACC_BITS{1'b0}} : acc);

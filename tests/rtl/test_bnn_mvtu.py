@@ -21,6 +21,7 @@ class Cfg:
     in_bits: int
     acc_bits: int
     use_thresh: int
+    weight_bits: int = 1
 
     @property
     def sf(self) -> int:
@@ -47,11 +48,18 @@ CONFIGS = [
     # a multi-word vector (CH 9): the simulator's word-parallel path.
     Cfg(mw=96, mh=8, pe=4, simd=32, in_bits=1, acc_bits=8, use_thresh=0),
     Cfg(mw=140, mh=4, pe=2, simd=70, in_bits=1, acc_bits=9, use_thresh=1),
+    # Multi-bit weights on 8-bit pixels (a first layer): 3x3 windows of one
+    # grey channel, 4-bit weights; a lane-split SIMD; a 2-bit raw case.
+    Cfg(mw=9, mh=8, pe=4, simd=9, in_bits=8, acc_bits=16, use_thresh=1, weight_bits=4),
+    Cfg(mw=27, mh=6, pe=2, simd=3, in_bits=8, acc_bits=19, use_thresh=0, weight_bits=6),
+    Cfg(mw=20, mh=4, pe=1, simd=20, in_bits=4, acc_bits=11, use_thresh=1, weight_bits=2),
 ]
 
 
 def cfg_id(c: Cfg) -> str:
     mode = "xnor" if c.xnor else f"int{c.in_bits}"
+    if c.weight_bits > 1:
+        mode += f"-w{c.weight_bits}"
     out = "thr" if c.use_thresh else "raw"
     return f"{mode}-mw{c.mw}-mh{c.mh}-pe{c.pe}-simd{c.simd}-{out}"
 
@@ -64,7 +72,7 @@ DATAPATHS = {"sim": (), "synth": ("BNN_SYNTH_DATAPATH",)}
 def harness(c: Cfg, datapath: str = "sim") -> Harness:
     params = {
         "MW": c.mw, "MH": c.mh, "PE": c.pe, "SIMD": c.simd, "IN_BITS": c.in_bits,
-        "ACC_BITS": c.acc_bits, "USE_THRESH": c.use_thresh,
+        "ACC_BITS": c.acc_bits, "USE_THRESH": c.use_thresh, "WEIGHT_BITS": c.weight_bits,
         # Relative names: the simulator reads them from its working directory.
         "WEIGHT_FILE": "w.hex", "THRESH_FILE": "t.hex",
     }
@@ -77,15 +85,20 @@ def hex_words(words: list[int], bits: int) -> str:
 
 
 def write_roms(c: Cfg, w: np.ndarray, t: np.ndarray, d: Path) -> None:
+    # Bit (pe*WB + j)*SIMD + s holds bit j of the weight (two's complement, or the 0/1 of +-1).
+    wb = c.weight_bits
+    codes = w & ((1 << wb) - 1)
     words = []
     for nf in range(c.nf):
         for sf in range(c.sf):
             word = 0
             for pe in range(c.pe):
-                for s in range(c.simd):
-                    word |= int(w[nf * c.pe + pe, sf * c.simd + s]) << (pe * c.simd + s)
+                for j in range(wb):
+                    for s in range(c.simd):
+                        bit = (int(codes[nf * c.pe + pe, sf * c.simd + s]) >> j) & 1
+                        word |= bit << ((pe * wb + j) * c.simd + s)
             words.append(word)
-    (d / "w.hex").write_text(hex_words(words, c.pe * c.simd))
+    (d / "w.hex").write_text(hex_words(words, c.pe * wb * c.simd))
     mask = (1 << c.acc_bits) - 1
     twords = [sum((int(t[nf * c.pe + pe]) & mask) << (pe * c.acc_bits) for pe in range(c.pe))
               for nf in range(c.nf)]
@@ -95,6 +108,8 @@ def write_roms(c: Cfg, w: np.ndarray, t: np.ndarray, d: Path) -> None:
 def accumulate(c: Cfg, w: np.ndarray, x: np.ndarray) -> np.ndarray:
     if c.xnor:
         return (x[:, None, :] == w[None, :, :]).sum(axis=2)
+    if c.weight_bits > 1:
+        return x @ w.astype(np.int64).T
     return x @ (2 * w.astype(np.int64) - 1).T
 
 
@@ -105,7 +120,12 @@ def reference(c: Cfg, w: np.ndarray, t: np.ndarray, x: np.ndarray) -> np.ndarray
 
 def random_problem(c: Cfg, nvec: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    w = rng.integers(0, 2, size=(c.mh, c.mw))
+    if c.weight_bits > 1:
+        # The whole two's complement range, the most negative weight included.
+        half = 1 << (c.weight_bits - 1)
+        w = rng.integers(-half, half, size=(c.mh, c.mw))
+    else:
+        w = rng.integers(0, 2, size=(c.mh, c.mw))
     x = rng.integers(0, 1 << c.in_bits, size=(nvec, c.mw))
     if c.xnor:
         # Cover both edges: 0 (always fires) and MW+1 (never fires).
@@ -114,6 +134,10 @@ def random_problem(c: Cfg, nvec: int, seed: int) -> tuple[np.ndarray, np.ndarray
         t[-1] = c.mw + 1
     else:
         t = rng.integers(-c.mw * 64, c.mw * 64, size=c.mh)
+        if c.weight_bits > 1:
+            # Inside the reached range: most neurons then fire on some vectors and not on others.
+            acc = accumulate(c, w, x)
+            t = rng.integers(acc.min(), acc.max() + 1, size=c.mh)
         t[0] = -(1 << (c.acc_bits - 1))
         t[-1] = (1 << (c.acc_bits - 1)) - 1
     # About half the other neurons get a threshold equal to one of their accumulators, so

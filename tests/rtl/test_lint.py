@@ -17,6 +17,9 @@ CASES: list[tuple[str, list[str], list[dict[str, int]]]] = [
         {"MW": 10, "MH": 3, "PE": 3, "SIMD": 10, "ACC_BITS": 4, "USE_THRESH": 0},
         {"MW": 7, "MH": 5, "PE": 1, "SIMD": 1, "IN_BITS": 8, "ACC_BITS": 12},
         {"MW": 64, "MH": 8, "PE": 8, "SIMD": 64, "IN_BITS": 4, "ACC_BITS": 8},
+        {"MW": 9, "MH": 32, "PE": 4, "SIMD": 9, "IN_BITS": 8, "ACC_BITS": 16, "WEIGHT_BITS": 4},
+        {"MW": 27, "MH": 8, "PE": 8, "SIMD": 3, "IN_BITS": 8, "ACC_BITS": 18, "WEIGHT_BITS": 8,
+         "USE_THRESH": 0},
     ]),
     ("bnn_fifo", [], [{}, {"WIDTH": 1, "DEPTH": 2}, {"WIDTH": 100, "DEPTH": 5}]),
     ("bnn_dwc", [], [{}, {"IN_W": 32, "OUT_W": 8}, {"IN_W": 8, "OUT_W": 8},
@@ -71,3 +74,11 @@ def test_lint(top: str, extra: list[str], param_sets: list[dict[str, int]]) -> N
         cmd += [f"-G{k}={v}" for k, v in params.items()] + [str(f) for f in files]
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert proc.returncode == 0 and not proc.stdout.strip(), f"{params}:\n{proc.stdout}"
+
+
+def test_mvtu_refuses_multibit_weights_on_xnor_inputs() -> None:
+    """Two's complement weights have no XNOR form: elaboration fails and names why."""
+    cmd = ["verilator", "--lint-only", "-Wall", "--top-module", "bnn_mvtu", "-GIN_BITS=1", "-GWEIGHT_BITS=2"]
+    proc = subprocess.run(cmd + [str(f) for f in rtl("bnn_mvtu", "bnn_fifo")],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.returncode != 0 and "multibit_weights_need_integer_inputs" in proc.stdout, proc.stdout

@@ -16,6 +16,8 @@ CASES: list[tuple[str, list[str], dict[str, int | str]]] = [
                                 "ACC_BITS": 8, "USE_THRESH": 1}),
     ("bnn_mvtu", ["bnn_fifo"], {"MW": 36, "MH": 8, "PE": 2, "SIMD": 12, "IN_BITS": 8,
                                 "ACC_BITS": 16, "USE_THRESH": 1}),
+    ("bnn_mvtu", ["bnn_fifo"], {"MW": 9, "MH": 32, "PE": 4, "SIMD": 9, "IN_BITS": 8,
+                                "ACC_BITS": 16, "USE_THRESH": 1, "WEIGHT_BITS": 4}),
     ("bnn_fifo", [], {"WIDTH": 32, "DEPTH": 512}),
     ("bnn_dwc", [], {"IN_W": 8, "OUT_W": 24}),
     ("bnn_dwc", [], {"IN_W": 24, "OUT_W": 8}),
@@ -39,9 +41,10 @@ CASES: list[tuple[str, list[str], dict[str, int | str]]] = [
 
 def _write_roms(params: dict[str, int | str], d: Path) -> dict[str, int | str]:
     pe, simd, acc = int(params["PE"]), int(params["SIMD"]), int(params["ACC_BITS"])
+    width = pe * simd * int(params.get("WEIGHT_BITS", 1))
     nf, sf = int(params["MH"]) // pe, int(params["MW"]) // simd
     w, t = d / "w.hex", d / "t.hex"
-    w.write_text("".join(f"{(0x5A5A * (i + 1)) % (1 << (pe * simd)):x}\n" for i in range(nf * sf)))
+    w.write_text("".join(f"{(0x5A5A * (i + 1)) % (1 << width):x}\n" for i in range(nf * sf)))
     t.write_text("".join(f"{(i * 7) % (1 << (pe * acc)):x}\n" for i in range(nf)))
     return {**params, "WEIGHT_FILE": str(w), "THRESH_FILE": str(t)}
 
@@ -85,6 +88,9 @@ def test_synth_xilinx(top: str, extra: list[str], params: dict[str, int | str],
         # The weight ROM and the line buffer must become block RAM.
         stat = (tmp_path / "stat.txt").read_text()
         assert re.search(r"RAMB(18|36)E1", stat), stat
+    if int(params.get("WEIGHT_BITS", 1)) > 1:
+        # Multi-bit weights are bit planes through adder trees: no multiplier, no DSP.
+        assert "DSP48E1" not in (tmp_path / "stat.txt").read_text()
     if top == "bnn_residual_add":
         # One DSP per input and lane: the piece is selected before the multiply.
         stat = (tmp_path / "stat.txt").read_text()
