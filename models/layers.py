@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
 from brevitas.quant_tensor import QuantTensor
 
-from .quantizers import BinaryAct, BinaryWeightPerChannel, BinaryWeightPerTensor, IntBias, Uint8Input
+from .quantizers import BinaryAct, BinaryWeightPerChannel, BinaryWeightPerTensor, IntBias, Uint8Input, int_weight_per_channel
 
 WS_EPS = 1e-5
 PAD_VALUES = (-1.0, 0.0, 1.0)
@@ -75,6 +75,14 @@ class ScaledWSMixin:
             self.gain = None
 
 
+def _weight_quant(bits: int, per_channel_scale: bool) -> type:
+    if bits == 1:
+        return BinaryWeightPerChannel if per_channel_scale else BinaryWeightPerTensor
+    if not per_channel_scale:
+        raise ValueError("integer weights have a scale per output channel")
+    return int_weight_per_channel(bits)
+
+
 class BinaryLinear(ScaledWSMixin, QuantLinear):
     """Linear layer with binary weights, optional scaled WS and an integer-grid bias."""
 
@@ -87,7 +95,7 @@ class BinaryLinear(ScaledWSMixin, QuantLinear):
         per_channel_scale: bool = True,
         gamma: float = 1.0,
     ) -> None:
-        weight_quant = BinaryWeightPerChannel if per_channel_scale else BinaryWeightPerTensor
+        weight_quant = _weight_quant(1, per_channel_scale)
         super().__init__(
             in_features,
             out_features,
@@ -95,11 +103,17 @@ class BinaryLinear(ScaledWSMixin, QuantLinear):
             weight_quant=weight_quant,
             bias_quant=IntBias if bias else None,
         )
+        self.weight_bits = 1
         self._init_ws(scaled_ws, gamma)
 
 
 class BinaryConv2d(ScaledWSMixin, QuantConv2d):
     """2-D convolution with binary weights, optional scaled WS and an integer-grid bias.
+
+    weight_bits > 1 gives signed integer weights instead (narrow range, a
+    power-of-two scale per channel): meant for a first layer, whose 8-bit
+    pixels the hardware multiplies anyway, and where 9 signs per filter on a
+    grey image lose the most.
 
     pad_value -1 or +1 pads a +-1 input explicitly (an ONNX Pad with that value
     in front of a Conv with no padding), so training, export and hardware see
@@ -119,10 +133,11 @@ class BinaryConv2d(ScaledWSMixin, QuantConv2d):
         per_channel_scale: bool = True,
         gamma: float = 1.0,
         pad_value: float = -1.0,
+        weight_bits: int = 1,
     ) -> None:
         if pad_value not in PAD_VALUES:
             raise ValueError(f"pad_value must be one of {PAD_VALUES}, got {pad_value}")
-        weight_quant = BinaryWeightPerChannel if per_channel_scale else BinaryWeightPerTensor
+        weight_quant = _weight_quant(weight_bits, per_channel_scale)
         explicit = padding > 0 and pad_value != 0.0
         super().__init__(
             in_channels,
@@ -134,6 +149,7 @@ class BinaryConv2d(ScaledWSMixin, QuantConv2d):
             weight_quant=weight_quant,
             bias_quant=IntBias if bias else None,
         )
+        self.weight_bits = weight_bits
         self.pad_value = float(pad_value)
         self.bipolar_padding = padding if explicit else 0
         self._init_ws(scaled_ws, gamma)

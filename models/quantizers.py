@@ -6,13 +6,15 @@ exact float32 value in any summation order, so the Brevitas forward, qonnx's
 execute_onnx, the integer golden model and the RTL agree bit for bit, not
 within a tolerance.
 """
-from brevitas.core.function_wrapper import TensorClamp
+from functools import cache
+
+from brevitas.core.function_wrapper import CeilSte, TensorClamp
 from brevitas.inject.enum import RestrictValueType, ScalingImplType, ScalingPerOutputType, StatsOp
-from brevitas.quant import Int32Bias, Uint8ActPerTensorFloat
+from brevitas.quant import Int8WeightPerChannelFloat, Int32Bias, Uint8ActPerTensorFloat
 from brevitas.quant.base import SignedBinaryClampedConst
 from brevitas.quant.solver import ActQuantSolver, WeightQuantSolver
 
-__all__ = ["BinaryWeightPerChannel", "BinaryWeightPerTensor", "BinaryAct", "Uint8Input", "IntBias"]
+__all__ = ["BinaryWeightPerChannel", "BinaryWeightPerTensor", "int_weight_per_channel", "BinaryAct", "Uint8Input", "IntBias"]
 
 
 class BinaryWeightPerChannel(SignedBinaryClampedConst, WeightQuantSolver):
@@ -30,6 +32,25 @@ class BinaryWeightPerTensor(BinaryWeightPerChannel):
     """One power-of-two scale for the whole tensor (class scores keep their order)."""
 
     scaling_per_output_type = ScalingPerOutputType.TENSOR
+
+
+@cache
+def int_weight_per_channel(bits: int) -> type:
+    """Signed narrow-range `bits`-bit weights with a power-of-two scale per output channel.
+
+    The scale is 2^ceil(log2(max|W_c|)) / 2^(bits-1), so the largest weight of
+    a channel lands in (2^(bits-2), 2^(bits-1)] steps and at most clips to
+    2^(bits-1) - 1: a rounded-down scale would clip up to half of the range.
+    One class per width, so Brevitas sees the same quantizer for equal widths.
+    """
+    if not 2 <= bits <= 8:
+        raise ValueError(f"integer weights take 2 to 8 bits, got {bits}")
+    return type(f"Int{bits}WeightPerChannel", (Int8WeightPerChannelFloat,), {
+        "bit_width": bits,
+        "restrict_scaling_type": RestrictValueType.POWER_OF_TWO,
+        "restrict_value_float_to_int_impl": CeilSte,
+        "scaling_min_val": 2.0**-24,
+    })
 
 
 class BinaryAct(SignedBinaryClampedConst, ActQuantSolver):

@@ -128,3 +128,31 @@ def test_global_avg_pool_of_bipolar_tensor_is_the_exact_mean():
     out = GlobalAvgPool()(x)
     assert out.shape == (2, 3)
     assert torch.equal(out * 16, x.value.sum(dim=(2, 3)))
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_integer_weights_are_narrow_range_ints_on_a_power_of_two_scale(bits):
+    """The scale is 2^ceil(log2(max|W_c|)) / 2^(bits-1): ints in [-(2^(bits-1)-1), 2^(bits-1)-1],
+    each channel's largest weight above half the range, nothing clipped beyond one step."""
+    torch.manual_seed(0)
+    layer = BinaryConv2d(1, 6, 3, weight_bits=bits)
+    with torch.no_grad():
+        layer.gain.copy_(torch.linspace(0.3, 5.0, 6).reshape(layer.gain.shape))
+    w = layer.standardized_weight().detach()
+    q = layer.quant_weight()
+    scale = q.scale.detach().reshape(-1)
+    top = 2 ** (bits - 1)
+    expected = 2.0 ** torch.ceil(torch.log2(_rows(w).abs().amax(dim=1))) / top
+    assert torch.equal(scale, expected)
+    ints = (q.value.detach() / q.scale.detach()).reshape(6, -1)
+    assert torch.equal(ints, ints.round()) and ints.abs().max() <= top - 1
+    assert torch.all(ints.abs().amax(dim=1) > top // 2 - 1)
+    assert torch.all((_rows(w) / scale[:, None] - ints).abs() <= 1.0)
+    assert q.bit_width.item() == bits
+
+
+def test_integer_weights_take_2_to_8_bits_and_a_channel_scale():
+    with pytest.raises(ValueError, match="2 to 8 bits"):
+        BinaryConv2d(1, 4, 3, weight_bits=9)
+    with pytest.raises(ValueError, match="scale per output channel"):
+        BinaryConv2d(1, 4, 3, weight_bits=4, per_channel_scale=False)

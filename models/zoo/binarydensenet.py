@@ -46,10 +46,11 @@ class DenseBlock(nn.Module):
 
 
 def _binarydensenet(
-    batchnorm: bool, in_channels: int, image_size: int, num_classes: int, pad_value: float
+    batchnorm: bool, in_channels: int, image_size: int, num_classes: int, pad_value: float, stem_bits: int
 ) -> nn.Sequential:
     stem_pad = 1 + input_padding(image_size)
-    layers: list[nn.Module] = [input_quant(), conv_sign(in_channels, STEM, 3, batchnorm, stem_pad, pad_value=0.0)]
+    stem = conv_sign(in_channels, STEM, 3, batchnorm, stem_pad, pad_value=0.0, weight_bits=stem_bits)
+    layers: list[nn.Module] = [input_quant(), stem]
     width, side = STEM, STREAM_SIZE
     for i, n in enumerate(LAYERS):
         block = DenseBlock(width, GROWTH, n, batchnorm, pad_value)
@@ -66,16 +67,18 @@ def _binarydensenet(
 @register_model(dataset="cifar10", input_shape=(3, 32, 32), suffix="_cifar10", in_channels=3, image_size=32)
 @register_model(dataset="fashion_mnist", input_shape=(1, 28, 28))
 def binarydensenet_nobn(
-    in_channels: int = 1, image_size: int = 28, num_classes: int = 10, pad_value: float = -1.0
+    in_channels: int = 1, image_size: int = 28, num_classes: int = 10, pad_value: float = -1.0,
+    stem_bits: int = 1,
 ) -> nn.Module:
     """BinaryDenseNet (3 dense blocks, growth 16), BN-free."""
-    return _binarydensenet(False, in_channels, image_size, num_classes, pad_value)
+    return _binarydensenet(False, in_channels, image_size, num_classes, pad_value, stem_bits)
 
 
 @register_model(dataset="cifar10", input_shape=(3, 32, 32), suffix="_cifar10", in_channels=3, image_size=32)
 @register_model(dataset="fashion_mnist", input_shape=(1, 28, 28))
 def binarydensenet_bn(
-    in_channels: int = 1, image_size: int = 28, num_classes: int = 10, pad_value: float = -1.0
+    in_channels: int = 1, image_size: int = 28, num_classes: int = 10, pad_value: float = -1.0,
+    stem_bits: int = 1,
 ) -> nn.Module:
     """BinaryDenseNet (3 dense blocks, growth 16) with BatchNorm."""
-    return _binarydensenet(True, in_channels, image_size, num_classes, pad_value)
+    return _binarydensenet(True, in_channels, image_size, num_classes, pad_value, stem_bits)

@@ -29,13 +29,15 @@ def binary_conv(
     batchnorm: bool,
     padding: int = 0,
     pad_value: float = -1.0,
+    weight_bits: int = 1,
 ) -> nn.Module:
     """A binary convolution ending in a real accumulator: scaled WS + bias, or BatchNorm."""
     if batchnorm:
         conv = BinaryConv2d(in_channels, out_channels, kernel_size, padding=padding,
-                            pad_value=pad_value, bias=False, scaled_ws=False)
+                            pad_value=pad_value, bias=False, scaled_ws=False, weight_bits=weight_bits)
         return nn.Sequential(conv, nn.BatchNorm2d(out_channels))
-    return BinaryConv2d(in_channels, out_channels, kernel_size, padding=padding, pad_value=pad_value)
+    return BinaryConv2d(in_channels, out_channels, kernel_size, padding=padding, pad_value=pad_value,
+                        weight_bits=weight_bits)
 
 
 def conv_sign(
@@ -45,10 +47,12 @@ def conv_sign(
     batchnorm: bool,
     padding: int = 0,
     pad_value: float = -1.0,
+    weight_bits: int = 1,
 ) -> nn.Sequential:
     """binary_conv followed by the sign: a +-1 output the hardware computes as a threshold."""
     return nn.Sequential(
-        binary_conv(in_channels, out_channels, kernel_size, batchnorm, padding, pad_value), binary_act()
+        binary_conv(in_channels, out_channels, kernel_size, batchnorm, padding, pad_value, weight_bits),
+        binary_act(),
     )
 
 
