@@ -6,7 +6,7 @@ Each model trains `--batches` batches of `--batch-size` (Adam + AGC, binary
 weights, the recipe's step 2) on random images of its input shape after one
 warm-up batch; the epoch time is that mean batch time times the batches of one
 epoch of its default dataset (Fashion-MNIST: 60,000 images). The table also
-gives the binary weight bits and the multiply-accumulates per image.
+gives the weight bits and the multiply-accumulates per image.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from .agc import AGC
 from .layers import binary_layers, set_weight_binarization
 from .registry import create_model, list_models, model_info
-from .train import build_optimizer, logits_of
+from .train import PRECISIONS, build_optimizer, logits_of, mixed_precision
 
 TRAIN_IMAGES = {"fashion_mnist": 60_000, "cifar10": 50_000}
 
@@ -32,14 +32,18 @@ TRAIN_IMAGES = {"fashion_mnist": 60_000, "cifar10": 50_000}
 @dataclass(frozen=True)
 class Bench:
     model: str
-    binary_weight_bits: int
+    weight_bits: int
     macs_per_image: int
-    seconds_per_batch: float
-    epoch_seconds: float
+    seconds_per_batch: dict[str, float]  # by precision
+    batches_per_epoch: int  # batches of one epoch of the model's dataset
+
+    def epoch_seconds(self, precision: str) -> float:
+        return self.seconds_per_batch[precision] * self.batches_per_epoch
 
 
-def binary_weight_bits(model: nn.Module) -> int:
-    return sum(layer.weight.numel() for layer in binary_layers(model))
+def weight_bits_of(model: nn.Module) -> int:
+    """Bits of every weight the hardware stores: one per binary weight, more for an integer stem's."""
+    return sum(layer.weight.numel() * layer.weight_bits for layer in binary_layers(model))
 
 
 def macs_per_image(model: nn.Module, input_shape: tuple[int, ...]) -> int:
@@ -62,42 +66,56 @@ def macs_per_image(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     return total
 
 
-def bench_model(name: str, batches: int, batch_size: int) -> Bench:
+def bench_model(name: str, batches: int, batch_size: int, precisions: Sequence[str] = ("fp32",)) -> Bench:
+    """Mean seconds per training batch in each precision, the model laid out as models.train lays it out."""
     info = model_info(name)
     model = create_model(name)
-    bits, macs = binary_weight_bits(model), macs_per_image(model, info.input_shape)
+    bits, macs = weight_bits_of(model), macs_per_image(model, info.input_shape)
     set_weight_binarization(model, True)
-    model.train()
+    model.to(memory_format=torch.channels_last).train()
     agc = AGC(build_optimizer(model, 2e-3, 0.0), exclude=[binary_layers(model)[-1]])
     generator = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (batch_size, *info.input_shape), generator=generator) / 256
     y = torch.randint(0, 10, (batch_size,), generator=generator)
 
-    def step() -> None:
-        loss = F.cross_entropy(logits_of(model(x)), y)
+    def step(precision: str) -> None:
+        with mixed_precision("cpu", precision):
+            logits = logits_of(model(x)).float()
+        loss = F.cross_entropy(logits, y)
         agc.zero_grad()
         loss.backward()
         agc.step()
 
-    step()  # warm-up: allocations and lazy initialisation
-    tick = time.perf_counter()
-    for _ in range(batches):
-        step()
-    per_batch = (time.perf_counter() - tick) / batches
-    epoch = per_batch * math.ceil(TRAIN_IMAGES.get(info.dataset, 60_000) / batch_size)
-    return Bench(name, bits, macs, per_batch, epoch)
+    seconds = {}
+    for precision in precisions:
+        step(precision)  # warm-up: allocations, lazy initialisation, kernel selection
+        tick = time.perf_counter()
+        for _ in range(batches):
+            step(precision)
+        seconds[precision] = (time.perf_counter() - tick) / batches
+    return Bench(name, bits, macs, seconds, math.ceil(TRAIN_IMAGES.get(info.dataset, 60_000) / batch_size))
 
 
 def format_table(rows: Sequence[Bench], batches: int, batch_size: int) -> str:
-    lines = [
-        f"| model | binary weights (kbit) | MMAC/image | s/batch ({batch_size}) | epoch, extrapolated from {batches} batches |",
-        "|---|---:|---:|---:|---:|",
-    ]
+    """One s/batch and extrapolated-epoch column pair per precision, and each precision's speed-up on the first."""
+    precisions = list(rows[0].seconds_per_batch) if rows else []
+    head = "| model | weights (kbit) | MMAC/image |"
+    rule = "|---|---:|---:|"
+    for p in precisions:
+        head += f" {p} s/batch ({batch_size}) | {p} epoch |"
+        rule += "---:|---:|"
+    for p in precisions[1:]:
+        head += f" {p} speed-up |"
+        rule += "---:|"
+    lines = [head, rule]
     for r in rows:
-        lines.append(
-            f"| {r.model} | {r.binary_weight_bits / 1000:.1f} | {r.macs_per_image / 1e6:.2f} "
-            f"| {r.seconds_per_batch:.2f} | {r.epoch_seconds / 60:.1f} min |"
-        )
+        cells = [r.model, f"{r.weight_bits / 1000:.1f}", f"{r.macs_per_image / 1e6:.2f}"]
+        for p in precisions:
+            cells += [f"{r.seconds_per_batch[p]:.2f}", f"{r.epoch_seconds(p) / 60:.1f} min"]
+        base = r.seconds_per_batch[precisions[0]]
+        cells += [f"{base / r.seconds_per_batch[p]:.2f}x" for p in precisions[1:]]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append(f"\n(epoch: the mean of {batches} timed batches times the batches of an epoch)")
     return "\n".join(lines)
 
 
@@ -107,12 +125,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--batches", type=int, default=5, help="timed batches per model after one warm-up")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=sorted(PRECISIONS),
+                   help="training precisions to time, the first one the reference (default: fp32 bf16)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     rows = []
     for name in a.models or list_models():
-        rows.append(bench_model(name, a.batches, a.batch_size))
-        print(f"{name}: {rows[-1].seconds_per_batch:.2f} s/batch", file=sys.stderr, flush=True)
+        rows.append(bench_model(name, a.batches, a.batch_size, a.precisions))
+        times = ", ".join(f"{p} {t:.2f}" for p, t in rows[-1].seconds_per_batch.items())
+        print(f"{name}: {times} s/batch", file=sys.stderr, flush=True)
     print(format_table(rows, a.batches, a.batch_size))
     return 0
 

@@ -43,6 +43,7 @@ from .registry import UnknownModelError, create_model, list_models, model_info
 
 
 POSTFIX_EVERY = 20
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 
 
 class ConfigError(ValueError):
@@ -74,6 +75,7 @@ class TrainConfig:
     kd_teacher: str | None = None
     kd_step1: bool = False  # step 2 distils from the step-1 model (real weights, frozen)
     device: str = "cpu"
+    precision: str = "fp32"  # "bf16": training forward passes under bfloat16 autocast
     progress: bool | None = None  # None: a bar only when stderr is a terminal
 
 
@@ -253,6 +255,7 @@ def _train_epoch(
     generator: torch.Generator,
     teacher: nn.Module | None,
     bar: tqdm,
+    precision: str = "fp32",
 ) -> tuple[float, int, int]:
     """One pass; returns (summed loss, correct, seen) on this process.
 
@@ -262,15 +265,18 @@ def _train_epoch(
     """
     net.train()
     loss_sum, correct, seen = 0.0, 0, 0
+    device_type = next(net.parameters()).device.type
     for i, (x, y) in enumerate(loader):
         if i >= n_batches:
             break
         if augment is not None:
             x = augment(x, generator)
-        logits = logits_of(net(x))
+        with mixed_precision(device_type, precision):
+            logits = logits_of(net(x)).float()
+            if teacher is not None:
+                with torch.no_grad():
+                    target = logits_of(teacher(x)).float()
         if teacher is not None:
-            with torch.no_grad():
-                target = logits_of(teacher(x))
             loss = distillation_loss(logits, target)
         else:
             loss = F.cross_entropy(logits, y)
@@ -286,6 +292,17 @@ def _train_epoch(
         if i % POSTFIX_EVERY == 0:
             bar.set_postfix(loss=f"{float(loss_sum) / seen:.4f}", acc=f"{int(correct) / seen:.2%}")
     return float(loss_sum), int(correct), seen
+
+
+def mixed_precision(device_type: str, precision: str) -> torch.autocast:
+    """Mixed precision for the training forward pass; evaluation always runs the exact float32 model.
+
+    Binary activations and power-of-two weights are exact in bfloat16; what
+    rounds is the real step-1 weights and the accumulators. On CPUs with
+    AVX-512 BF16 this makes a BinaryDenseNet batch about 2x faster.
+    """
+    dtype = PRECISIONS[precision]
+    return torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 
 def _resume_state(config: TrainConfig, model: nn.Module) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -321,6 +338,8 @@ def _validate(config: TrainConfig) -> str:
         raise ConfigError("kd_step1 distils step 2 from step 1, which a one-step run does not have")
     if config.kd_step1 and config.kd_teacher:
         raise ConfigError("kd_step1 and kd_teacher each name the teacher; choose one")
+    if config.precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
     if config.agc_lambda < 0:
         raise ConfigError(f"agc_lambda must be >= 0, got {config.agc_lambda}")
     return config.dataset or info.dataset
@@ -366,7 +385,8 @@ def _train(config: TrainConfig, ctx: _Dist) -> TrainResult:
         train_set = TensorDataset(*(t.to(device) for t in train_set.tensors))
         test_set = TensorDataset(*(t.to(device) for t in test_set.tensors))
 
-    model = create_model(config.model).to(device)
+    # NHWC is what oneDNN's convolutions run in; NCHW would convert every layer twice a step.
+    model = create_model(config.model).to(device, memory_format=torch.channels_last)
     payload, history = _resume_state(config, model)
     teacher = load_teacher(config.kd_teacher).to(device) if config.kd_teacher else None
     # DDP averages gradients across processes; every rank starts from rank 0's weights.
@@ -406,7 +426,7 @@ def _train(config: TrainConfig, ctx: _Dist) -> TrainResult:
             with tqdm(total=batches_per_epoch, desc=desc, leave=False, disable=_bar_disabled(config, ctx)) as bar:
                 loss_sum, correct, seen = _train_epoch(
                     net, _train_loader(train_set, config, ctx, epoch_index), agc, scheduler,
-                    batches_per_epoch, augment, generator, teacher, bar,
+                    batches_per_epoch, augment, generator, teacher, bar, config.precision,
                 )
             loss_sum, correct, seen = _all_reduce_sum([loss_sum, correct, seen], ctx)
             test_acc = evaluate(model, test_set, limit_batches=config.limit_test_batches,
@@ -498,6 +518,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--kd-step1", action="store_true",
                    help="step 2 distils from the model step 1 trained (its real weights)")
     p.add_argument("--device", default=d.device)
+    p.add_argument("--precision", default=d.precision, choices=sorted(PRECISIONS),
+                   help="bf16: mixed-precision training forward (evaluation stays float32)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -510,7 +532,7 @@ def config_from_args(argv: Sequence[str] | None = None) -> TrainConfig:
         two_step=not a.one_step, seed=a.seed, out_dir=a.out_dir, runs_dir=a.runs_dir, resume=a.resume,
         num_workers=a.num_workers, threads=a.threads, limit_train_batches=a.limit_train_batches,
         limit_test_batches=a.limit_test_batches, kd_teacher=a.kd_teacher, kd_step1=a.kd_step1,
-        device=a.device,
+        device=a.device, precision=a.precision,
         progress=False if a.no_progress else None,
     )
 

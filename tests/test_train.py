@@ -167,6 +167,22 @@ def test_one_step_run_rejects_step_two_settings(tmp_path, data_dir):
         train(_config(tmp_path, data_dir, two_step=False, epochs_step2=3))
 
 
+def test_bf16_training_learns_and_reports_the_float32_model(tmp_path, data_dir):
+    """Mixed precision is for the training forward only: the reported accuracy is the exact model's."""
+    result = train(_config(tmp_path, data_dir, epochs=2, precision="bf16"))
+    assert result.history[1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.test_accuracy > 0.5
+    model, _ = load_model(result.checkpoint, NAME)
+    assert evaluate(model, get_dataset("fashion_mnist", "test", data_dir)) == result.test_accuracy
+    fp32 = train(_config(tmp_path / "fp32", data_dir, epochs=2))
+    assert fp32.history[0]["train_loss"] != result.history[0]["train_loss"]  # the forward did change
+
+
+def test_unknown_precision_is_a_config_error(tmp_path, data_dir):
+    with pytest.raises(train_module.ConfigError, match="precision must be one of fp32, bf16"):
+        train(_config(tmp_path, data_dir, precision="fp16"))
+
+
 def test_resume_needs_training_state(tmp_path, data_dir):
     result = train(_config(tmp_path, data_dir, two_step=False, limit_train_batches=2))
     assert [r["step"] for r in result.history] == [1]

@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from models.agc import AGC
-from models.bench_train import binary_weight_bits, macs_per_image
+from models.bench_train import weight_bits_of, macs_per_image
 from models.layers import BinaryConv2d, BinaryLinear, binary_layers, set_weight_binarization
 from models.registry import create_model, list_models, model_info
 from models.train import TrainConfig, build_optimizer, logits_of, train
@@ -40,7 +40,7 @@ def test_classifier_is_a_per_tensor_binary_linear_without_bias(name):
 
 @pytest.mark.parametrize("name", ZOO)
 def test_fits_a_zynq_7020(name):
-    assert binary_weight_bits(create_model(name)) < ZYNQ_7020_WEIGHT_BITS
+    assert weight_bits_of(create_model(name)) < ZYNQ_7020_WEIGHT_BITS
 
 
 @pytest.mark.parametrize("name", CONV_ZOO)
