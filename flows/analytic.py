@@ -34,6 +34,7 @@ MVTU_OFIFO_DEPTH = 16  # bnn_mvtu's output FIFO
 MVTU_LUT_BASE = 83.0
 MVTU_LUT_PER_PRODUCT_BIT = 2.0  # per PE*SIMD*IN_BITS: XNOR/AND and the chunk popcounts
 MVTU_LUT_PER_ACC_BIT = 1.12  # per PE*ACC_BITS: accumulator and threshold compare
+MVTU_LUT_PER_PLANE_BIT = 1.0  # per PE*(WEIGHT_BITS-1)*ACC_BITS: combining the plane sums
 MVTU_FF_BASE = 34.0
 MVTU_FF_PER_SUM_BIT = 0.94  # per PE*(chunk sum bits + partial sum bits)
 MVTU_FF_PER_ACC_BIT = 0.68  # per 2*PE*ACC_BITS: accumulator and threshold register
@@ -75,16 +76,22 @@ def _isqrt_ceil(v: int) -> int:
     return r
 
 
-def mvtu(MW: int, MH: int, PE: int, SIMD: int, IN_BITS: int, ACC_BITS: int, USE_THRESH: int = 1) -> Resources:
-    """bnn_mvtu: weight ROM in block RAM, input replay buffer, per-PE adder trees, output FIFO."""
+def mvtu(MW: int, MH: int, PE: int, SIMD: int, IN_BITS: int, ACC_BITS: int, USE_THRESH: int = 1,
+         WEIGHT_BITS: int = 1) -> Resources:
+    """bnn_mvtu: weight ROM in block RAM, input replay buffer, per-PE adder trees, output FIFO.
+
+    A WEIGHT_BITS-bit weight is that many planes, each with the adder trees of
+    a 1-bit weight, and a shift-add per plane to combine their sums.
+    """
     sf, nf = MW // SIMD, MH // PE
+    wb = WEIGHT_BITS
     xnor = IN_BITS == 1
     ch = _isqrt_ceil(SIMD)
     nch = math.ceil(SIMD / ch)
     cw = math.ceil(math.log2(ch + 1)) if xnor else IN_BITS + math.ceil(math.log2(ch)) if ch > 1 else IN_BITS
     iw = SIMD * IN_BITS
     ow = PE * (ACC_BITS if not USE_THRESH else 1)
-    res = Resources(BRAM36=bram36(PE * SIMD, nf * sf))
+    res = Resources(BRAM36=bram36(PE * wb * SIMD, nf * sf))
     if nf > 1:
         res = res + memory(iw, sf, block=False)
     if USE_THRESH:
@@ -92,10 +99,11 @@ def mvtu(MW: int, MH: int, PE: int, SIMD: int, IN_BITS: int, ACC_BITS: int, USE_
                 else Resources(BRAM36=bram36(PE * ACC_BITS, nf)))
         res = res + trom
     res = res + Resources(LUT=lutram_luts(ow, MVTU_OFIFO_DEPTH))
-    logic = MVTU_LUT_BASE + MVTU_LUT_PER_PRODUCT_BIT * PE * SIMD * IN_BITS + MVTU_LUT_PER_ACC_BIT * PE * ACC_BITS
+    logic = (MVTU_LUT_BASE + MVTU_LUT_PER_PRODUCT_BIT * PE * SIMD * IN_BITS * wb
+             + MVTU_LUT_PER_ACC_BIT * PE * ACC_BITS + MVTU_LUT_PER_PLANE_BIT * PE * (wb - 1) * ACC_BITS)
     # Sum registers only keep the bits their values can reach; Yosys drops constant ones.
-    psum_bits = min(ACC_BITS, IN_BITS + math.ceil(math.log2(SIMD + 1)))
-    ff = (MVTU_FF_BASE + MVTU_FF_PER_SUM_BIT * PE * (nch * cw + psum_bits)
+    psum_bits = min(ACC_BITS, IN_BITS + (wb if wb > 1 else 0) + math.ceil(math.log2(SIMD + 1)))
+    ff = (MVTU_FF_BASE + MVTU_FF_PER_SUM_BIT * PE * (nch * cw * wb + psum_bits)
           + MVTU_FF_PER_ACC_BIT * PE * ACC_BITS * (2 if USE_THRESH else 1) + MVTU_FF_PER_IO_BIT * (iw + ow))
     return res + Resources(LUT=logic, FF=ff)
 

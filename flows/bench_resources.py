@@ -22,11 +22,14 @@ from .yosys_synth import SynthJob, synthesise_all
 
 REPO = Path(__file__).resolve().parent.parent
 HW_RTL = REPO / "hw" / "rtl"
-# (MW, MH, PE, SIMD, IN_BITS, ACC_BITS): XNOR and 8-bit-input layers, narrow to wide folds.
+# (MW, MH, PE, SIMD, IN_BITS, ACC_BITS, WEIGHT_BITS): XNOR and 8-bit-input layers, narrow to
+# wide folds, and first layers with multi-bit weights (a grey 3x3 stem, an RGB one).
 CALIBRATION = [
-    (64, 64, 8, 8, 1, 7), (64, 10, 2, 4, 1, 7), (256, 64, 4, 16, 1, 9), (128, 128, 16, 32, 1, 8),
-    (512, 64, 1, 32, 1, 10), (36, 16, 4, 12, 8, 16), (784, 64, 8, 16, 8, 19), (256, 256, 32, 4, 1, 9),
-    (1024, 32, 2, 64, 1, 11), (27, 64, 16, 3, 8, 16),
+    (64, 64, 8, 8, 1, 7, 1), (64, 10, 2, 4, 1, 7, 1), (256, 64, 4, 16, 1, 9, 1), (128, 128, 16, 32, 1, 8, 1),
+    (512, 64, 1, 32, 1, 10, 1), (36, 16, 4, 12, 8, 16, 1), (784, 64, 8, 16, 8, 19, 1), (256, 256, 32, 4, 1, 9, 1),
+    (1024, 32, 2, 64, 1, 11, 1), (27, 64, 16, 3, 8, 16, 1),
+    (9, 32, 4, 9, 8, 16, 4), (9, 32, 16, 9, 8, 16, 4), (27, 64, 8, 9, 8, 18, 4), (9, 32, 8, 9, 8, 14, 2),
+    (27, 32, 4, 27, 8, 21, 8),
 ]
 
 
@@ -66,19 +69,22 @@ def bench_cnv_finn(board_name: str) -> str:
         return est.table()
 
 
-def bench_calibration() -> str:
+def bench_calibration(only_multibit: bool = False) -> str:
     jobs, model = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        for mw, mh, pe, simd, ib, acc in CALIBRATION:
-            name = f"MVTU {mw}x{mh} PE{pe} SIMD{simd} {ib}b"
+        for mw, mh, pe, simd, ib, acc, wb in CALIBRATION:
+            if only_multibit and wb == 1:
+                continue
+            name = f"MVTU {mw}x{mh} PE{pe} SIMD{simd} {ib}b" + (f" w{wb}" if wb > 1 else "")
             d = Path(tmp) / name.replace(" ", "_")
             d.mkdir()
             # Random weights and thresholds, so no ROM simplifies away; seeded for the Yosys cache.
-            rnd = random.Random(f"mvtu_{mw}x{mh}_p{pe}_s{simd}_i{ib}")
+            rnd = random.Random(f"mvtu_{mw}x{mh}_p{pe}_s{simd}_i{ib}" + (f"_w{wb}" if wb > 1 else ""))
             nf, sf = mh // pe, mw // simd
-            (d / "w.hex").write_text("".join(f"{rnd.getrandbits(pe * simd):x}\n" for _ in range(nf * sf)))
+            (d / "w.hex").write_text("".join(f"{rnd.getrandbits(pe * simd * wb):x}\n" for _ in range(nf * sf)))
             (d / "t.hex").write_text("".join(f"{rnd.getrandbits(pe * acc):x}\n" for _ in range(nf)))
-            params = {"MW": mw, "MH": mh, "PE": pe, "SIMD": simd, "IN_BITS": ib, "ACC_BITS": acc, "USE_THRESH": 1}
+            params = {"MW": mw, "MH": mh, "PE": pe, "SIMD": simd, "IN_BITS": ib, "ACC_BITS": acc, "USE_THRESH": 1,
+                      "WEIGHT_BITS": wb}
             jobs[name] = SynthJob("bnn_mvtu", {**{k: str(v) for k, v in params.items()},
                                                "WEIGHT_FILE": '"w.hex"', "THRESH_FILE": '"t.hex"'},
                                   (HW_RTL / "bnn_mvtu.v", HW_RTL / "bnn_fifo.v"), d, "xc7")
@@ -93,11 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--build-dir", type=Path, default=REPO / "build" / "tfc_w1a1_nobn-Pynq-Z2")
     p.add_argument("--board", default="Pynq-Z2")
     p.add_argument("--calibrate", action="store_true")
+    p.add_argument("--only-multibit", action="store_true", help="with --calibrate: the multi-bit weight entries")
     p.add_argument("--cnv-finn", action="store_true", help="cnv_w1a1 at FINN's folding instead of a build")
     args = p.parse_args(argv)
     try:
         if args.calibrate:
-            print(bench_calibration())
+            print(bench_calibration(args.only_multibit))
         elif args.cnv_finn:
             print(bench_cnv_finn(args.board))
         else:

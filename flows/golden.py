@@ -192,17 +192,22 @@ class _Mvtu:
     """Accumulators and thresholds of an MVTU: a window generator's convolution or a dense layer.
 
     With ±1 weights w and bits x, popcount(xnor(x, w)) = x . w + (number of -1 weights),
-    so both modes are one integer product plus a per-channel offset.
+    so both modes are one integer product plus a per-channel offset. Integer
+    weights (a first layer's) multiply integer inputs directly.
     """
 
     def __init__(self, mvtu, consts: dict):
         unit = getCustomOp(mvtu)
         self.xnor = bool(unit.get_nodeattr("binaryXnorMode"))
-        self.weight_bits = consts[mvtu.input[1]]
+        self.binary = unit.binary_weights
+        self.weights = consts[mvtu.input[1]]
         self.thresholds = None if unit.get_nodeattr("noActivation") else consts[mvtu.input[2]].reshape(-1)
-        self.mw, self.mh = self.weight_bits.shape
-        self.signs = torch.from_numpy(2.0 * self.weight_bits.astype(np.float32) - 1.0)
-        self.offset = (self.weight_bits == 0).sum(axis=0) if self.xnor else np.zeros(self.mh, dtype=np.int64)
+        self.mw, self.mh = self.weights.shape
+        values = kernels.weight_values(self.weights, self.binary)
+        self.values = torch.from_numpy(values.astype(np.float32))
+        # Largest |weight|: what bounds a sum of MW products, with the largest input.
+        self.wmax = int(np.abs(values).max(initial=1))
+        self.offset = (self.weights == 0).sum(axis=0) if self.xnor else np.zeros(self.mh, dtype=np.int64)
         self.offset_f = torch.from_numpy(self.offset.astype(np.float32))
         if self.thresholds is not None:
             # |acc| < 2^24 wherever the float path runs, so clipping keeps every comparison.
@@ -226,7 +231,7 @@ class _Conv(_Mvtu):
         self.k, self.stride = swg.get_nodeattr("K"), swg.get_nodeattr("Stride")
         self.pads, self.pad_value = tuple(swg.get_nodeattr("Pads")), swg.get_nodeattr("PadValue")
         c = self.mw // (self.k * self.k)
-        self.weight = self.signs.reshape(self.k, self.k, c, self.mh).permute(3, 2, 0, 1).contiguous(
+        self.weight = self.values.reshape(self.k, self.k, c, self.mh).permute(3, 2, 0, 1).contiguous(
             memory_format=torch.channels_last)
         top, left, bottom, right = self.pads
         # The int8 convolution pads with its zero point, 0; other pads are written out.
@@ -234,9 +239,10 @@ class _Conv(_Mvtu):
         self.packed = self._prepack()
 
     def _prepack(self):
-        peak = 255 * self.mw + 1
+        peak = 255 * self.mw * self.wmax + 1
+        # x86 int8 kernels add pairs of byte products in int16 with saturation: exact below 2^15.
         if (self.thresholds is None or torch.backends.quantized.engine not in _INT8_ENGINES
-                or not 0 <= self.pad_value <= 255 or peak >= _EXACT32):
+                or not 0 <= self.pad_value <= 255 or peak >= _EXACT32 or 2 * 255 * self.wmax >= 2**15):
             return None
         # acc >= T iff sum(x * w) + bias >= 1 with bias = 1 - T + offset; the clip keeps that
         # for every sum in [-255 MW, 255 MW] and keeps the bias exact in float32.
@@ -256,7 +262,7 @@ class _Conv(_Mvtu):
             out = torch.ops.quantized.conv2d(q, self.packed, 1.0, 0)
             bits = _byte_view(out).clamp_(max=1)
             return [_Value(tensor=bits, quint=out)]
-        t = x.exact_float(self.mw, self.pad_value)
+        t = x.exact_float(self.mw * self.wmax, self.pad_value)
         if t is None:
             return [self._exact(x)]
         top, left, bottom, right = self.pads
@@ -276,7 +282,7 @@ class _Conv(_Mvtu):
     def _exact(self, x: _Value) -> _Value:
         """The two kernels execute_onnx runs, for integers beyond float32."""
         windows = kernels.sliding_window(x.numpy(), self.k, self.stride, self.pads, self.pad_value)
-        return _Value(array=kernels.mvtu(windows, self.weight_bits, self.thresholds, self.xnor))
+        return _Value(array=kernels.mvtu(windows, self.weights, self.thresholds, self.xnor, self.binary))
 
 
 class _Dense(_Mvtu):
@@ -287,10 +293,10 @@ class _Dense(_Mvtu):
     def __call__(self, x: _Value) -> list[_Value]:
         if x.torch().dim() != 2:
             return self.kernel(x)
-        t = x.exact_float(self.mw)
+        t = x.exact_float(self.mw * self.wmax)
         if t is None:
             return self.kernel(x)
-        return [self.activate(t @ self.signs, 1)]
+        return [self.activate(t @ self.values, 1)]
 
 
 class _MaxPool:

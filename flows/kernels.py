@@ -14,15 +14,22 @@ import numpy as np
 _EXACT = 2.0**53
 
 
-def accumulate(x: np.ndarray, weight_bits: np.ndarray, xnor: bool) -> np.ndarray:
+def weight_values(weights: np.ndarray, binary: bool) -> np.ndarray:
+    """An MVTU's weight matrix as numbers: bits (1 = +1, 0 = -1) when binary, else the integers stored."""
+    w = weights.astype(np.float64)
+    return 2.0 * w - 1.0 if binary else w
+
+
+def accumulate(x: np.ndarray, weights: np.ndarray, xnor: bool, binary_weights: bool = True) -> np.ndarray:
     """Accumulators of a matrix-vector unit for a batch x of shape (..., MW).
 
-    xnor: x holds bits; returns the popcount of xnor(x, w) in 0..MW.
-    otherwise: x holds unsigned integers; returns sum(x * (+1 if w else -1)).
+    xnor: x and the weights hold bits; returns the popcount of xnor(x, w) in 0..MW.
+    otherwise: x holds unsigned integers; returns sum(x * w) with w the +-1
+    of each weight bit, or the signed integer weights themselves.
     """
-    w = 2.0 * weight_bits.astype(np.float64) - 1.0
+    w = weight_values(weights, binary_weights)
     mw = w.shape[0]
-    peak = 1 if xnor else float(np.abs(x).max(initial=0))
+    peak = 1 if xnor else float(np.abs(x).max(initial=0)) * float(np.abs(w).max(initial=0))
     if peak * mw >= _EXACT:
         raise OverflowError("accumulator exceeds the exact float64 range")
     # float32 holds every partial sum exactly below 2^24 and halves the memory traffic.
@@ -39,8 +46,9 @@ def threshold(acc: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return (acc >= thresholds.reshape(-1).astype(np.int64)).astype(np.int64)
 
 
-def mvtu(x: np.ndarray, weight_bits: np.ndarray, thresholds: np.ndarray | None, xnor: bool) -> np.ndarray:
-    acc = accumulate(x, weight_bits, xnor)
+def mvtu(x: np.ndarray, weights: np.ndarray, thresholds: np.ndarray | None, xnor: bool,
+         binary_weights: bool = True) -> np.ndarray:
+    acc = accumulate(x, weights, xnor, binary_weights)
     return acc if thresholds is None else threshold(acc, thresholds)
 
 

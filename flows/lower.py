@@ -35,6 +35,7 @@ from .errors import UnsupportedNodeError
 from .streamline import FIXED_POINT_KEY, INPUT_NAME
 
 MAX_SCORE_BITS = 32
+MAX_WEIGHT_BITS = 8  # multi-bit weights: a first layer's, on integer inputs
 
 
 @dataclass
@@ -185,24 +186,32 @@ class Lowering:
         return self._mvtu(node, x, weights)
 
     def _mvtu(self, node, x: HwTensor, weights: np.ndarray):
-        if weights is None or not np.isin(weights, (-1, 1)).all():
-            raise UnsupportedNodeError(node.name, node.op_type, "weights must be a constant -1/+1 matrix")
+        if weights is None or not np.array_equal(weights, np.round(weights)):
+            raise UnsupportedNodeError(node.name, node.op_type, "weights must be a constant integer matrix")
         mw, mh = weights.shape
         w = weights.astype(np.int64)
+        binary = bool(np.isin(w, (-1, 1)).all())
         xnor = x.is_bits and x.a == 2 and np.all(x.b == -1)
         if not xnor and (x.dtype.signed() or not x.dtype.is_integer() or x.is_bits):
             raise UnsupportedNodeError(node.name, node.op_type, f"input {x.dtype.name} is neither bits nor unsigned")
+        weight_dt = DataType["BINARY"] if binary else _sint(int(w.min()), int(w.max()))
+        if not binary and (xnor or weight_dt.bitwidth() > MAX_WEIGHT_BITS):
+            why = ("reads a +-1 stream, whose XNOR datapath takes +-1 weights only" if xnor
+                   else f"needs {weight_dt.bitwidth()} bits, more than the {MAX_WEIGHT_BITS} the MVTU takes")
+            raise UnsupportedNodeError(node.name, node.op_type,
+                                       f"weights in [{w.min()}, {w.max()}] are not +-1 and the layer {why}")
         if xnor:
             acc_lo, acc_hi, acc_dt = 0, mw, _uint(mw + 1)
             out_a, out_b = 2, np.full(mh, -mw)
         else:
-            peak = x.hi * mw
+            peak = x.hi * int(np.abs(w).sum(axis=0).max())
             acc_lo, acc_hi = -peak, peak
             acc_dt = _sint(acc_lo, acc_hi + 1)
             out_a, out_b = x.a, (w * x.b.reshape(-1)[:, None] if x.b.size == mw else w * int(x.b[0])).sum(0)
         nxt = self._single_consumer(node.output[0])
         thresholded = nxt is not None and nxt.op_type == "MultiThreshold"
-        inputs = [x.name, self._init(f"{node.name}_weights", ((w + 1) // 2).astype(np.float32))]
+        stored = (w + 1) // 2 if binary else w
+        inputs = [x.name, self._init(f"{node.name}_weights", stored.astype(np.float32))]
         if thresholded:
             t = self._thresholds(nxt)
             t = np.array([min(max(_ceil_div(int(ti) - int(bi), out_a), acc_lo), acc_hi + 1)
@@ -212,11 +221,11 @@ class Lowering:
         shape = x.shape[:-1] + [mh]
         if thresholded:
             out = self._emit("MVTU", inputs, shape, DataType["BINARY"], 2, np.full(mh, -1), 0, 1,
-                             **self._mvtu_attrs(mw, mh, xnor, x, acc_dt, False))
+                             **self._mvtu_attrs(mw, mh, xnor, x, acc_dt, False, weight_dt))
             self.hw[nxt.output[0]] = out
             return None
         out = self._emit("MVTU", inputs, shape, acc_dt, out_a, out_b, acc_lo, acc_hi,
-                         **self._mvtu_attrs(mw, mh, xnor, x, acc_dt, True))
+                         **self._mvtu_attrs(mw, mh, xnor, x, acc_dt, True, weight_dt))
         self.hw[node.output[0]] = out
         # A raw accumulator is the class scores, or an operand of a residual stream / standalone threshold.
         return self._lower_output(node, out) if self._feeds_output(node.output[0]) else None
@@ -227,9 +236,11 @@ class Lowering:
         return tensor in [o.name for o in self.src.graph.output]
 
     @staticmethod
-    def _mvtu_attrs(mw: int, mh: int, xnor: bool, x: HwTensor, acc_dt: DataType, raw: bool) -> dict:
+    def _mvtu_attrs(mw: int, mh: int, xnor: bool, x: HwTensor, acc_dt: DataType, raw: bool,
+                    weight_dt: DataType) -> dict:
         return dict(MW=mw, MH=mh, PE=1, SIMD=1, binaryXnorMode=int(xnor), noActivation=int(raw),
-                    inputDataType="BINARY" if xnor else x.dtype.name, accDataType=acc_dt.name,
+                    inputDataType="BINARY" if xnor else x.dtype.name, weightDataType=weight_dt.name,
+                    accDataType=acc_dt.name,
                     numVectors=math.prod(x.shape[1:-1]))
 
     def _thresholds(self, mt) -> np.ndarray:

@@ -90,14 +90,26 @@ def hex_words(words: list[int], width: int) -> str:
     return "".join(f"{w & mask:0{digits}x}\n" for w in words)
 
 
-def weight_words(bits: np.ndarray, pe: int, simd: int) -> list[int]:
-    """ROM words of an MVTU: address nf*SF+sf, bit pe*SIMD+s = W[sf*SIMD+s, nf*PE+pe]."""
-    mw, mh = bits.shape
+def weight_words(weights: np.ndarray, pe: int, simd: int, weight_bits: int = 1) -> list[int]:
+    """ROM words of an MVTU, address nf*SF+sf.
+
+    Bit (pe*WB + j)*SIMD + s is bit j of W[sf*SIMD+s, nf*PE+pe]: the bit itself
+    for +-1 weights (WB = 1), bit plane j of the two's complement otherwise.
+    """
+    mw, mh = weights.shape
     sf, nf = mw // simd, mh // pe
+    w = weights.astype(np.int64)
+    lo, hi = -(1 << (weight_bits - 1)), (1 << (weight_bits - 1)) - 1
+    if weight_bits == 1:
+        lo, hi = 0, 1
+    if w.size and not (lo <= w.min() and w.max() <= hi):
+        raise ValueError(f"weights in [{w.min()}, {w.max()}] do not fit {weight_bits}-bit words")
+    planes = [(w >> j) & 1 for j in range(weight_bits)]
     words = []
     for n in range(nf):
         for s in range(sf):
-            block = bits[s * simd : (s + 1) * simd, n * pe : (n + 1) * pe].T.reshape(-1)
+            bits = [planes[j][s * simd : (s + 1) * simd, n * pe + p] for p in range(pe) for j in range(weight_bits)]
+            block = np.concatenate(bits)
             words.append(int("".join("1" if b else "0" for b in block[::-1]), 2))
     return words
 

@@ -147,8 +147,9 @@ class TopBuilder:
             # a vector-deep FIFO lets the producer fill the next vector meanwhile.
             s = self.fifo(s, f"{node.name}_vector", mw // simd + 2)
         wfile, tfile = f"{node.name}_weights.hex", f"{node.name}_thresholds.hex"
-        bits = self.model.get_initializer(node.input[1]).astype(np.int64)
-        write_text(self.dir / wfile, hex_words(weight_words(bits, pe, simd), pe * simd))
+        weights = self.model.get_initializer(node.input[1]).astype(np.int64)
+        wbits = op.weight_bits
+        write_text(self.dir / wfile, hex_words(weight_words(weights, pe, simd, wbits), pe * wbits * simd))
         self.files.append(wfile)
         if thresholded:
             t = self.model.get_initializer(node.input[2])
@@ -157,7 +158,7 @@ class TopBuilder:
         out_bits = 1 if thresholded else acc_bits
         out = _Stream(self._wire(node.name, pe * out_bits), pe, out_bits, (not thresholded) and acc_dt.signed())
         params = {
-            "MW": mw, "MH": mh, "PE": pe, "SIMD": simd, "IN_BITS": in_bits, "ACC_BITS": acc_bits,
+            "MW": mw, "MH": mh, "PE": pe, "SIMD": simd, "IN_BITS": in_bits, "WEIGHT_BITS": wbits, "ACC_BITS": acc_bits,
             "USE_THRESH": int(thresholded), "WEIGHT_FILE": f'"{wfile}"', "THRESH_FILE": f'"{tfile}"',
         }
         self._unit("bnn_mvtu", f"{node.name}_i", params, s, out)

@@ -177,3 +177,17 @@ def test_mvtu(c: Cfg, datapath: str, tmp_path: Path) -> None:
     for seed, pin, pout in ((1, 0.7, 0.5), (2, 0.3, 0.9), (3, 1.0, 0.2)):
         res = simulate(c, h, w, t, x, tmp_path, in_prob=pin, out_prob=pout, seed=seed)
         np.testing.assert_array_equal(res.outputs.reshape(nvec, c.mh), expect)
+
+
+@pytest.mark.parametrize("c", [CONFIGS[0], CONFIGS[-3], CONFIGS[-2]], ids=cfg_id)
+def test_flow_packs_weights_as_this_test_feeds_the_rtl(c: Cfg, tmp_path: Path) -> None:
+    """flows.rtl_words, which rtlgen uses, writes the ROM layout these RTL tests verify."""
+    from flows.rtl_words import hex_words as flow_hex, weight_words
+
+    w, t, _ = random_problem(c, 4, seed=7)
+    write_roms(c, w, t, tmp_path)
+    # The flow keeps +-1 weights as bits and integer weights as values, MW x MH.
+    ours = flow_hex(weight_words(w.T, c.pe, c.simd, c.weight_bits), c.pe * c.weight_bits * c.simd)
+    assert ours == (tmp_path / "w.hex").read_text()
+    with pytest.raises(ValueError, match="do not fit"):
+        weight_words(w.T * 4 + 8, c.pe, c.simd, c.weight_bits)
