@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from .agc import AGC
 from .checkpoint import RESUME_KEYS, CheckpointError, load_model, load_weights, read_checkpoint, save_checkpoint
-from .datasets import DatasetError, get_dataset, train_augmentation
+from .datasets import AUGMENTATIONS, DatasetError, get_dataset, train_augmentation
 from .layers import binary_layers, set_weight_binarization
 from .metrics import plot_curves, write_metrics
 from .registry import UnknownModelError, create_model, list_models, model_info
@@ -76,6 +76,7 @@ class TrainConfig:
     kd_step1: bool = False  # step 2 distils from the step-1 model (real weights, frozen)
     device: str = "cpu"
     precision: str = "fp32"  # "bf16": training forward passes under bfloat16 autocast
+    augment: str | None = None  # None: the dataset's default (crop-flip on CIFAR-10, none on Fashion-MNIST)
     progress: bool | None = None  # None: a bar only when stderr is a terminal
 
 
@@ -338,6 +339,8 @@ def _validate(config: TrainConfig) -> str:
         raise ConfigError("kd_step1 distils step 2 from step 1, which a one-step run does not have")
     if config.kd_step1 and config.kd_teacher:
         raise ConfigError("kd_step1 and kd_teacher each name the teacher; choose one")
+    if config.augment is not None and config.augment not in AUGMENTATIONS:
+        raise ConfigError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {config.augment!r}")
     if config.precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
     if config.agc_lambda < 0:
@@ -397,7 +400,7 @@ def _train(config: TrainConfig, ctx: _Dist) -> TrainResult:
     batches_per_epoch = len(_train_loader(train_set, config, ctx, 0))
     if config.limit_train_batches is not None:
         batches_per_epoch = min(batches_per_epoch, config.limit_train_batches)
-    augment = train_augmentation(dataset)
+    augment = train_augmentation(dataset, config.augment)
     start_step = payload["meta"]["step"] if payload else 1
     start_epoch = payload["epoch"] if payload else 0
 
@@ -518,6 +521,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--kd-step1", action="store_true",
                    help="step 2 distils from the model step 1 trained (its real weights)")
     p.add_argument("--device", default=d.device)
+    p.add_argument("--augment", default=None, choices=AUGMENTATIONS,
+                   help="training augmentation (default: crop-flip on CIFAR-10, none on Fashion-MNIST)")
     p.add_argument("--precision", default=d.precision, choices=sorted(PRECISIONS),
                    help="bf16: mixed-precision training forward (evaluation stays float32)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -532,7 +537,7 @@ def config_from_args(argv: Sequence[str] | None = None) -> TrainConfig:
         two_step=not a.one_step, seed=a.seed, out_dir=a.out_dir, runs_dir=a.runs_dir, resume=a.resume,
         num_workers=a.num_workers, threads=a.threads, limit_train_batches=a.limit_train_batches,
         limit_test_batches=a.limit_test_batches, kd_teacher=a.kd_teacher, kd_step1=a.kd_step1,
-        device=a.device, precision=a.precision,
+        device=a.device, precision=a.precision, augment=a.augment,
         progress=False if a.no_progress else None,
     )
 

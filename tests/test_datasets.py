@@ -13,6 +13,7 @@ from models.datasets import (
     random_crop_flip,
     read_idx,
     to_model_input,
+    train_augmentation,
 )
 
 def _write_idx(path, array: np.ndarray) -> None:
@@ -162,3 +163,19 @@ def test_random_crop_flip_moves_whole_pixels():
     # With no padding the only change is the flip.
     same = random_crop_flip(x, g, padding=0)
     assert all(torch.equal(a, b) or torch.equal(a, b.flip(-1)) for a, b in zip(x, same))
+
+
+def test_augmentation_defaults_per_dataset_and_fashion_mnist_shifts_by_two():
+    assert train_augmentation("fashion_mnist") is None
+    assert train_augmentation("cifar10") is not None
+    assert train_augmentation("cifar10", "none") is None
+    with pytest.raises(DatasetError, match="unknown augmentation 'mixup'"):
+        train_augmentation("fashion_mnist", "mixup")
+    # A single lit pixel in the middle lands within 2 pixels of where it was (or of its mirror).
+    x = torch.zeros(64, 1, 28, 28)
+    x[:, 0, 14, 10] = 1.0
+    out = train_augmentation("fashion_mnist", "crop-flip")(x, torch.Generator().manual_seed(0))
+    rows, cols = torch.nonzero(out[:, 0], as_tuple=True)[1:]
+    assert len(rows) == 64 and (rows - 14).abs().max() == 2
+    shift = torch.minimum((cols - 10).abs(), (cols - 17).abs())
+    assert shift.max() == 2
