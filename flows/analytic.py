@@ -6,10 +6,14 @@ the RTL; logic LUTs are a linear model of the datapath whose coefficients were
 fitted to Yosys `synth_xilinx` results (flows/bench_resources.py --calibrate
 reruns the fit and prints the errors).
 
-Calibration (Yosys 0.23, xc7, the 10 MVTU configurations of
+Calibration (Yosys 0.23, xc7, the 10 binary-weight MVTU configurations of
 flows/bench_resources.py CALIBRATION: MW 27..1024, PE 1..32, SIMD 3..64, 1- and
 8-bit inputs): LUT -13%..+7%, FF -9%..+9%, BRAM36 exact on every one
 (tests/test_estimate.py holds the model to 15% LUT / 10% FF on a subset).
+Its 5 multi-bit-weight configurations (first layers: SIMD 9 and 27, 2- to
+8-bit weights): LUT -9%..+44%, FF -9%..+5%, BRAM36 exact but once +100%; the
+overestimates are a weight ROM two words deep, which Yosys partly keeps in
+LUTs, so the model errs on the side that folds a layer down.
 FIFO, DWC and label-select models are counted from their registers, not fitted.
 Window generator, max pool, concat, global accumulate and score stage: memories
 and registers counted, a few logic coefficients fitted (see SWG_* and below).
@@ -34,7 +38,8 @@ MVTU_OFIFO_DEPTH = 16  # bnn_mvtu's output FIFO
 MVTU_LUT_BASE = 83.0
 MVTU_LUT_PER_PRODUCT_BIT = 2.0  # per PE*SIMD*IN_BITS: XNOR/AND and the chunk popcounts
 MVTU_LUT_PER_ACC_BIT = 1.12  # per PE*ACC_BITS: accumulator and threshold compare
-MVTU_LUT_PER_PLANE_BIT = 1.0  # per PE*(WEIGHT_BITS-1)*ACC_BITS: combining the plane sums
+# Multi-bit weights: per adder output bit of every plane's tree and of the plane combination.
+MVTU_LUT_PER_PLANE_ADDER_BIT = 0.97
 MVTU_FF_BASE = 34.0
 MVTU_FF_PER_SUM_BIT = 0.94  # per PE*(chunk sum bits + partial sum bits)
 MVTU_FF_PER_ACC_BIT = 0.68  # per 2*PE*ACC_BITS: accumulator and threshold register
@@ -81,7 +86,8 @@ def mvtu(MW: int, MH: int, PE: int, SIMD: int, IN_BITS: int, ACC_BITS: int, USE_
     """bnn_mvtu: weight ROM in block RAM, input replay buffer, per-PE adder trees, output FIFO.
 
     A WEIGHT_BITS-bit weight is that many planes, each with the adder trees of
-    a 1-bit weight, and a shift-add per plane to combine their sums.
+    a 1-bit weight, and a shift-add per plane to combine their sums; their
+    LUTs are counted from the adders' output bits (fitted separately, below).
     """
     sf, nf = MW // SIMD, MH // PE
     wb = WEIGHT_BITS
@@ -99,8 +105,14 @@ def mvtu(MW: int, MH: int, PE: int, SIMD: int, IN_BITS: int, ACC_BITS: int, USE_
                 else Resources(BRAM36=bram36(PE * ACC_BITS, nf)))
         res = res + trom
     res = res + Resources(LUT=lutram_luts(ow, MVTU_OFIFO_DEPTH))
-    logic = (MVTU_LUT_BASE + MVTU_LUT_PER_PRODUCT_BIT * PE * SIMD * IN_BITS * wb
-             + MVTU_LUT_PER_ACC_BIT * PE * ACC_BITS + MVTU_LUT_PER_PLANE_BIT * PE * (wb - 1) * ACC_BITS)
+    logic = MVTU_LUT_BASE + MVTU_LUT_PER_ACC_BIT * PE * ACC_BITS
+    if wb == 1:
+        logic += MVTU_LUT_PER_PRODUCT_BIT * PE * SIMD * IN_BITS
+    else:
+        # Per plane: NCH chunk trees of CH inputs, then the tree of the chunk sums.
+        plane = nch * (ch - 1) * (IN_BITS + _clog2(ch)) + (nch - 1) * (IN_BITS + _clog2(SIMD))
+        combine = (wb - 1) * min(ACC_BITS, IN_BITS + wb + _clog2(SIMD + 1))
+        logic += MVTU_LUT_PER_PLANE_ADDER_BIT * PE * (wb * plane + combine)
     # Sum registers only keep the bits their values can reach; Yosys drops constant ones.
     psum_bits = min(ACC_BITS, IN_BITS + (wb if wb > 1 else 0) + math.ceil(math.log2(SIMD + 1)))
     ff = (MVTU_FF_BASE + MVTU_FF_PER_SUM_BIT * PE * (nch * cw * wb + psum_bits)

@@ -26,14 +26,16 @@ def test_cell_counting():
     assert (r.LUT, r.FF, r.BRAM36, r.DSP) == (23, 8, 2.5, 2)
 
 
-@pytest.mark.parametrize("mw,mh,pe,simd,ib,acc", [(64, 10, 2, 4, 1, 7), (64, 64, 8, 8, 1, 7)])
-def test_analytic_mvtu_within_stated_error(tmp_path, mw, mh, pe, simd, ib, acc):
+@pytest.mark.parametrize("mw,mh,pe,simd,ib,acc,wb", [(64, 10, 2, 4, 1, 7, 1), (64, 64, 8, 8, 1, 7, 1),
+                                                     (9, 32, 4, 9, 8, 16, 4)])  # a 4-bit grey stem
+def test_analytic_mvtu_within_stated_error(tmp_path, mw, mh, pe, simd, ib, acc, wb):
     nf, sf = mh // pe, mw // simd
     # Random ROM contents, as in the calibration (regular patterns synthesise smaller).
     rnd = random.Random(f"mvtu_{mw}x{mh}_p{pe}_s{simd}_i{ib}")
-    (tmp_path / "w.hex").write_text("".join(f"{rnd.getrandbits(pe * simd):x}\n" for _ in range(nf * sf)))
+    (tmp_path / "w.hex").write_text("".join(f"{rnd.getrandbits(pe * simd * wb):x}\n" for _ in range(nf * sf)))
     (tmp_path / "t.hex").write_text("".join(f"{rnd.getrandbits(pe * acc):x}\n" for _ in range(nf)))
-    params = {"MW": mw, "MH": mh, "PE": pe, "SIMD": simd, "IN_BITS": ib, "ACC_BITS": acc, "USE_THRESH": 1}
+    params = {"MW": mw, "MH": mh, "PE": pe, "SIMD": simd, "IN_BITS": ib, "ACC_BITS": acc, "USE_THRESH": 1,
+              "WEIGHT_BITS": wb}
     job = SynthJob("bnn_mvtu", {**{k: str(v) for k, v in params.items()}, "WEIGHT_FILE": '"w.hex"',
                                 "THRESH_FILE": '"t.hex"'}, (HW_RTL / "bnn_mvtu.v", HW_RTL / "bnn_fifo.v"),
                    tmp_path, "xc7")
