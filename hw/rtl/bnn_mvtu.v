@@ -5,12 +5,14 @@
 // (nf, sf) fold step is issued per cycle, nf outer and sf inner. The input
 // vector streams in during nf == 0 and is replayed from a buffer for nf > 0.
 //
-// Weights are +-1 bits (WEIGHT_BITS = 1: bit 1 is +1), or, on integer
-// inputs, WEIGHT_BITS-bit two's complement integers stored as bit planes:
-// ROM bit (pe*WEIGHT_BITS + j)*SIMD + s is bit j of the weight of input s.
-// Each plane is summed by the same unsigned adder trees as a 1-bit weight,
-// and x.w = sum_j 2^j S_j - 2^(WB-1) S_(WB-1) combines the plane sums S_j:
+// Weights are +-1 bits (WEIGHT_BITS = 1: bit 1 is +1), or WEIGHT_BITS-bit
+// two's complement integers stored as bit planes: ROM bit
+// (pe*WEIGHT_BITS + j)*SIMD + s is bit j of the weight of input s. Each
+// plane is summed by the same unsigned adder trees as a 1-bit weight, and
+// x.w = sum_j 2^j S_j - 2^(WB-1) S_(WB-1) combines the plane sums S_j:
 // shifts and adds, so synthesis spends no multiplier (or DSP) per input.
+// With 1-bit inputs and integer weights the inputs are 0/1 (the +-1 of
+// a binary stream is 2x - 1, an affine the compiler moves into thresholds).
 //
 // Flow control is credit based: the datapath after the issue point never
 // stalls, and a step that completes a neuron group is only issued while the
@@ -25,8 +27,8 @@ module bnn_mvtu #(
     parameter integer MH = 16,
     parameter integer PE = 4,
     parameter integer SIMD = 4,
-    parameter integer IN_BITS = 1,   // 1: XNOR-popcount; >1: unsigned inputs
-    parameter integer WEIGHT_BITS = 1,  // 1: +-1; >1: signed integers (IN_BITS > 1 only)
+    parameter integer IN_BITS = 1,   // unsigned inputs; 1 with +-1 weights: XNOR-popcount
+    parameter integer WEIGHT_BITS = 1,  // 1: +-1; >1: signed integers
     parameter integer ACC_BITS = 16,
     parameter integer USE_THRESH = 1,
     parameter WEIGHT_FILE = "weights.hex",
@@ -46,7 +48,7 @@ module bnn_mvtu #(
     localparam integer IW = SIMD * IN_BITS;
     localparam integer OEW = (USE_THRESH != 0) ? 1 : ACC_BITS;
     localparam integer OW = PE * OEW;
-    localparam XNOR = (IN_BITS == 1);
+    localparam XNOR = (IN_BITS == 1) && (WEIGHT_BITS == 1);
     localparam integer WB = WEIGHT_BITS;
     localparam integer WW = PE * WB * SIMD;  // one ROM word: every plane of every PE
 
@@ -68,13 +70,6 @@ module bnn_mvtu #(
     // S2 holds chunk c's sum zero-extended in bits [c*FW +: FW]; XNOR
     // fields are CH bits wide, the layout the simulator computes them in.
     localparam integer FW = XNOR ? CH : CW;
-
-    // Multi-bit weights have no XNOR form: elaboration stops here, naming why.
-    generate
-        if (XNOR && WB > 1) begin : g_bad_params
-            bnn_mvtu_multibit_weights_need_integer_inputs u_error ();
-        end
-    endgenerate
 
     // Covers the pipeline round trip (issue to credit return is 7 cycles), so
     // SF == 1 layers still issue every cycle.
@@ -262,22 +257,26 @@ module bnn_mvtu #(
     // result is already the S2 layout. Three word operations per plane; for
     // an even CH the bits are first counted in pairs (a pair never straddles
     // two fields), which halves the planes.
-    function [NCH*CH-1:0] xnor_chunk_sums(input [SIMD-1:0] w, input [SIMD-1:0] x);
+    function [NCH*CH-1:0] match_chunk_sums(input [SIMD-1:0] hits);
         reg [NCH*CH-1:0] m;
         integer i;
         begin
             m = {NCH*CH{1'b0}};
-            m[SIMD-1:0] = ~(w ^ x);
-            xnor_chunk_sums = {NCH*CH{1'b0}};
+            m[SIMD-1:0] = hits;
+            match_chunk_sums = {NCH*CH{1'b0}};
             if (CH % 2 == 0) begin
                 m = m - ((m >> 1) & EVEN_BITS);
                 for (i = 0; i < CH; i = i + 2)
-                    xnor_chunk_sums = xnor_chunk_sums + ((m >> i) & (CH_LSB | (CH_LSB << 1)));
+                    match_chunk_sums = match_chunk_sums + ((m >> i) & (CH_LSB | (CH_LSB << 1)));
             end else begin
                 for (i = 0; i < CH; i = i + 1)
-                    xnor_chunk_sums = xnor_chunk_sums + ((m >> i) & CH_LSB);
+                    match_chunk_sums = match_chunk_sums + ((m >> i) & CH_LSB);
             end
         end
+    endfunction
+
+    function [NCH*CH-1:0] xnor_chunk_sums(input [SIMD-1:0] w, input [SIMD-1:0] x);
+        xnor_chunk_sums = match_chunk_sums(~(w ^ x));
     endfunction
 
     // Sum of the S2 fields in one multiply: field NCH-1 of v * CH_LSB is
@@ -296,6 +295,22 @@ module bnn_mvtu #(
         end
     endfunction
     /* verilator lint_on UNUSEDSIGNAL */
+
+    // Sum of the CH-bit fields of match_chunk_sums where one multiply cannot.
+    /* verilator lint_off UNUSEDSIGNAL */
+    function [ACC_BITS-1:0] field_total(input [NCH*CH-1:0] v);
+        reg [CH+ACC_BITS-1:0] ext;
+        integer k;
+        begin
+            field_total = {ACC_BITS{1'b0}};
+            for (k = 0; k < NCH; k = k + 1) begin
+                ext = {{ACC_BITS{1'b0}}, v[k*CH +: CH]};
+                field_total = field_total + ext[ACC_BITS-1:0];
+            end
+        end
+    endfunction
+    /* verilator lint_on UNUSEDSIGNAL */
+
     // BNN_SYNTH_DATAPATH makes Verilator build the synthesised form, so
     // the unit test checks both forms against the same reference.
 `ifdef VERILATOR
@@ -308,6 +323,9 @@ module bnn_mvtu #(
     localparam SIM = 1'b0;
 `endif
     localparam SIM_SWAR = SIM && XNOR;
+    // Simulation-only form for 0/1 inputs and integer weights (SIM_AND):
+    // per plane the word-parallel count of w & x, as SIM_SWAR counts xnor.
+    localparam SIM_AND = SIM && !XNOR && (IN_BITS == 1);
 
     // Simulation-only form of S2 in integer mode (SIM_INT), equal to
     // sum_chunks(chunk_sums(w, x)): the dot product of a group of G inputs
@@ -330,7 +348,7 @@ module bnn_mvtu #(
     localparam integer G = int_group(SIMD, IN_BITS);
     localparam integer LW = IN_BITS + $clog2(G);
     localparam integer NG = (SIMD + G - 1) / G;
-    localparam SIM_INT = SIM && !XNOR;
+    localparam SIM_INT = SIM && (IN_BITS > 1);
 
     function [63:0] lane_bits(input integer step, input integer n);
         integer i;
@@ -397,6 +415,20 @@ module bnn_mvtu #(
         begin
             for (j = 0; j < WB; j = j + 1) s[j*ACC_BITS +: ACC_BITS] = int_dot(w[j*SIMD +: SIMD], xl);
             int_dot_planes = (WB == 1) ? s[ACC_BITS-1:0] : plane_sum(s);
+        end
+    endfunction
+
+    // Dot product of one PE's integer weights with 0/1 inputs, plane by plane.
+    function [ACC_BITS-1:0] and_dot_planes(input [WB*SIMD-1:0] w, input [SIMD-1:0] x);
+        reg [WB*ACC_BITS-1:0] s;
+        reg [NCH*CH-1:0] f;
+        integer j;
+        begin
+            for (j = 0; j < WB; j = j + 1) begin
+                f = match_chunk_sums(w[j*SIMD +: SIMD] & x);
+                s[j*ACC_BITS +: ACC_BITS] = MUL_SUM ? mul_sum(f) : field_total(f);
+            end
+            and_dot_planes = plane_sum(s);
         end
     endfunction
 
@@ -519,6 +551,12 @@ module bnn_mvtu #(
                 always @(posedge ap_clk) begin
                     if (v1) csum <= xnor_chunk_sums(w1[gp*WB*SIMD +: SIMD], x1[SIMD-1:0]);
                     if (v2) psum <= MUL_SUM ? mul_sum(csum) : sum_chunks(csum);
+                end
+            end else if (SIM_AND) begin : g_sim_and
+                reg [ACC_BITS-1:0] dot;
+                always @(posedge ap_clk) begin
+                    if (v1) dot <= and_dot_planes(w1[gp*WB*SIMD +: WB*SIMD], x1[SIMD-1:0]);
+                    if (v2) psum <= dot;
                 end
             end else if (SIM_INT) begin : g_sim_int
                 reg [ACC_BITS-1:0] dot;

@@ -33,7 +33,7 @@ class Cfg:
 
     @property
     def xnor(self) -> bool:
-        return self.in_bits == 1
+        return self.in_bits == 1 and self.weight_bits == 1
 
 
 CONFIGS = [
@@ -53,11 +53,18 @@ CONFIGS = [
     Cfg(mw=9, mh=8, pe=4, simd=9, in_bits=8, acc_bits=16, use_thresh=1, weight_bits=4),
     Cfg(mw=27, mh=6, pe=2, simd=3, in_bits=8, acc_bits=19, use_thresh=0, weight_bits=6),
     Cfg(mw=20, mh=4, pe=1, simd=20, in_bits=4, acc_bits=11, use_thresh=1, weight_bits=2),
+    # Multi-bit weights on 0/1 inputs (a classifier or transition reading a
+    # +-1 stream): one-multiply field sums (SIMD 32, 64), the field loop
+    # (SIMD 70 spans 72 bits), SIMD 1.
+    Cfg(mw=96, mh=10, pe=5, simd=32, in_bits=1, acc_bits=11, use_thresh=0, weight_bits=4),
+    Cfg(mw=64, mh=8, pe=2, simd=64, in_bits=1, acc_bits=9, use_thresh=1, weight_bits=2),
+    Cfg(mw=140, mh=4, pe=4, simd=70, in_bits=1, acc_bits=11, use_thresh=1, weight_bits=3),
+    Cfg(mw=6, mh=3, pe=1, simd=1, in_bits=1, acc_bits=11, use_thresh=0, weight_bits=8),
 ]
 
 
 def cfg_id(c: Cfg) -> str:
-    mode = "xnor" if c.xnor else f"int{c.in_bits}"
+    mode = "xnor" if c.xnor else f"uint{c.in_bits}" if c.in_bits == 1 else f"int{c.in_bits}"
     if c.weight_bits > 1:
         mode += f"-w{c.weight_bits}"
     out = "thr" if c.use_thresh else "raw"
@@ -179,7 +186,7 @@ def test_mvtu(c: Cfg, datapath: str, tmp_path: Path) -> None:
         np.testing.assert_array_equal(res.outputs.reshape(nvec, c.mh), expect)
 
 
-@pytest.mark.parametrize("c", [CONFIGS[0], CONFIGS[-3], CONFIGS[-2]], ids=cfg_id)
+@pytest.mark.parametrize("c", [c for c in CONFIGS if c.mw in (12, 27, 96)], ids=cfg_id)
 def test_flow_packs_weights_as_this_test_feeds_the_rtl(c: Cfg, tmp_path: Path) -> None:
     """flows.rtl_words, which rtlgen uses, writes the ROM layout these RTL tests verify."""
     from flows.rtl_words import hex_words as flow_hex, weight_words
