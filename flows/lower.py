@@ -35,7 +35,7 @@ from .errors import UnsupportedNodeError
 from .streamline import FIXED_POINT_KEY, INPUT_NAME
 
 MAX_SCORE_BITS = 32
-MAX_WEIGHT_BITS = 8  # multi-bit weights: a first layer's, on integer inputs
+MAX_WEIGHT_BITS = 8  # integer weights (first and last layers, transitions)
 
 
 @dataclass
@@ -191,15 +191,17 @@ class Lowering:
         mw, mh = weights.shape
         w = weights.astype(np.int64)
         binary = bool(np.isin(w, (-1, 1)).all())
-        xnor = x.is_bits and x.a == 2 and np.all(x.b == -1)
-        if not xnor and (x.dtype.signed() or not x.dtype.is_integer() or x.is_bits):
+        # A +-1 stream's bits: XNOR with +-1 weights; with integer weights 0/1
+        # inputs, the affine 2b - 1 going into the output's (a, b) like any other.
+        bipolar = x.is_bits and x.a == 2 and np.all(x.b == -1)
+        xnor = bipolar and binary
+        if not bipolar and (x.dtype.signed() or not x.dtype.is_integer() or x.is_bits):
             raise UnsupportedNodeError(node.name, node.op_type, f"input {x.dtype.name} is neither bits nor unsigned")
         weight_dt = DataType["BINARY"] if binary else _sint(int(w.min()), int(w.max()))
-        if not binary and (xnor or weight_dt.bitwidth() > MAX_WEIGHT_BITS):
-            why = ("reads a +-1 stream, whose XNOR datapath takes +-1 weights only" if xnor
-                   else f"needs {weight_dt.bitwidth()} bits, more than the {MAX_WEIGHT_BITS} the MVTU takes")
+        if weight_dt.bitwidth() > MAX_WEIGHT_BITS:
             raise UnsupportedNodeError(node.name, node.op_type,
-                                       f"weights in [{w.min()}, {w.max()}] are not +-1 and the layer {why}")
+                                       f"weights in [{w.min()}, {w.max()}] need {weight_dt.bitwidth()} bits, "
+                                       f"more than the {MAX_WEIGHT_BITS} the MVTU takes")
         if xnor:
             acc_lo, acc_hi, acc_dt = 0, mw, _uint(mw + 1)
             out_a, out_b = 2, np.full(mh, -mw)

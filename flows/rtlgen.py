@@ -135,8 +135,9 @@ class TopBuilder:
         acc_dt = DataType[op.get_nodeattr("accDataType")]
         acc_bits = acc_dt.bitwidth()
         in_bits = 1 if xnor else DataType[op.get_nodeattr("inputDataType")].bitwidth()
-        if in_bits == 1 and not xnor:
-            raise UnsupportedNodeError(node.name, node.op_type, "1-bit unsigned inputs are only supported as XNOR")
+        if in_bits == 1 and not xnor and op.binary_weights:
+            raise UnsupportedNodeError(node.name, node.op_type,
+                                       "+-1 weights on 1-bit inputs are only supported as XNOR")
         if s.elem_bits != in_bits:
             raise UnsupportedNodeError(
                 node.name, node.op_type, f"stream carries {s.elem_bits}-bit elements, layer expects {in_bits}"

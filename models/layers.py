@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
 from brevitas.quant_tensor import QuantTensor
 
-from .quantizers import BinaryAct, BinaryWeightPerChannel, BinaryWeightPerTensor, IntBias, Uint8Input, int_weight_per_channel
+from .quantizers import BinaryAct, BinaryWeightPerChannel, BinaryWeightPerTensor, IntBias, Uint8Input, int_weight
 
 WS_EPS = 1e-5
 PAD_VALUES = (-1.0, 0.0, 1.0)
@@ -78,13 +78,14 @@ class ScaledWSMixin:
 def _weight_quant(bits: int, per_channel_scale: bool) -> type:
     if bits == 1:
         return BinaryWeightPerChannel if per_channel_scale else BinaryWeightPerTensor
-    if not per_channel_scale:
-        raise ValueError("integer weights have a scale per output channel")
-    return int_weight_per_channel(bits)
+    return int_weight(bits, per_channel_scale)
 
 
 class BinaryLinear(ScaledWSMixin, QuantLinear):
-    """Linear layer with binary weights, optional scaled WS and an integer-grid bias."""
+    """Linear layer with binary weights, optional scaled WS and an integer-grid bias.
+
+    weight_bits > 1: signed integer weights (a classifier that repays them).
+    """
 
     def __init__(
         self,
@@ -94,8 +95,9 @@ class BinaryLinear(ScaledWSMixin, QuantLinear):
         scaled_ws: bool = True,
         per_channel_scale: bool = True,
         gamma: float = 1.0,
+        weight_bits: int = 1,
     ) -> None:
-        weight_quant = _weight_quant(1, per_channel_scale)
+        weight_quant = _weight_quant(weight_bits, per_channel_scale)
         super().__init__(
             in_features,
             out_features,
@@ -103,7 +105,7 @@ class BinaryLinear(ScaledWSMixin, QuantLinear):
             weight_quant=weight_quant,
             bias_quant=IntBias if bias else None,
         )
-        self.weight_bits = 1
+        self.weight_bits = weight_bits
         self._init_ws(scaled_ws, gamma)
 
 
@@ -111,9 +113,9 @@ class BinaryConv2d(ScaledWSMixin, QuantConv2d):
     """2-D convolution with binary weights, optional scaled WS and an integer-grid bias.
 
     weight_bits > 1 gives signed integer weights instead (narrow range, a
-    power-of-two scale per channel): meant for a first layer, whose 8-bit
-    pixels the hardware multiplies anyway, and where 9 signs per filter on a
-    grey image lose the most.
+    power-of-two scale per channel): for the layers binarising hurts most,
+    above all a first layer, whose 8-bit pixels the hardware multiplies
+    anyway and where 9 signs per filter on a grey image lose the most.
 
     pad_value -1 or +1 pads a +-1 input explicitly (an ONNX Pad with that value
     in front of a Conv with no padding), so training, export and hardware see

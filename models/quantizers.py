@@ -10,11 +10,11 @@ from functools import cache
 
 from brevitas.core.function_wrapper import CeilSte, TensorClamp
 from brevitas.inject.enum import RestrictValueType, ScalingImplType, ScalingPerOutputType, StatsOp
-from brevitas.quant import Int8WeightPerChannelFloat, Int32Bias, Uint8ActPerTensorFloat
+from brevitas.quant import Int8WeightPerChannelFloat, Int8WeightPerTensorFloat, Int32Bias, Uint8ActPerTensorFloat
 from brevitas.quant.base import SignedBinaryClampedConst
 from brevitas.quant.solver import ActQuantSolver, WeightQuantSolver
 
-__all__ = ["BinaryWeightPerChannel", "BinaryWeightPerTensor", "int_weight_per_channel", "BinaryAct", "Uint8Input", "IntBias"]
+__all__ = ["BinaryWeightPerChannel", "BinaryWeightPerTensor", "int_weight", "BinaryAct", "Uint8Input", "IntBias"]
 
 
 class BinaryWeightPerChannel(SignedBinaryClampedConst, WeightQuantSolver):
@@ -35,17 +35,19 @@ class BinaryWeightPerTensor(BinaryWeightPerChannel):
 
 
 @cache
-def int_weight_per_channel(bits: int) -> type:
-    """Signed narrow-range `bits`-bit weights with a power-of-two scale per output channel.
+def int_weight(bits: int, per_channel: bool = True) -> type:
+    """Signed narrow-range `bits`-bit weights with a power-of-two scale per output channel (or tensor).
 
-    The scale is 2^ceil(log2(max|W_c|)) / 2^(bits-1), so the largest weight of
-    a channel lands in (2^(bits-2), 2^(bits-1)] steps and at most clips to
+    The scale is 2^ceil(log2(max|W|)) / 2^(bits-1), so the largest weight
+    lands in (2^(bits-2), 2^(bits-1)] steps and at most clips to
     2^(bits-1) - 1: a rounded-down scale would clip up to half of the range.
-    One class per width, so Brevitas sees the same quantizer for equal widths.
+    A classifier takes one scale for the tensor, so its scores keep their
+    order. One class per configuration, so Brevitas sees the same quantizer.
     """
     if not 2 <= bits <= 8:
         raise ValueError(f"integer weights take 2 to 8 bits, got {bits}")
-    return type(f"Int{bits}WeightPerChannel", (Int8WeightPerChannelFloat,), {
+    base = Int8WeightPerChannelFloat if per_channel else Int8WeightPerTensorFloat
+    return type(f"Int{bits}WeightPer{'Channel' if per_channel else 'Tensor'}", (base,), {
         "bit_width": bits,
         "restrict_scaling_type": RestrictValueType.POWER_OF_TWO,
         "restrict_value_float_to_int_impl": CeilSte,

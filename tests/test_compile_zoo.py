@@ -50,6 +50,20 @@ def test_random_weights_brevitas_equals_golden(name):
     assert_golden_equals_brevitas(hw, images, brevitas_scores(model, to_model_input(images)))
 
 
+@pytest.mark.parametrize("bits", [{"stem_bits": 1}, {"transition_bits": 4, "classifier_bits": 3}],
+                         ids=["binary-stem", "int-transitions-classifier"])
+def test_weight_widths_brevitas_equals_golden(bits):
+    """+-1 weights on pixels (a binary stem) and integer weights on +-1 streams (transitions, classifier,
+    which the MVTU reads as 0/1 bits): both exact."""
+    torch.manual_seed(0)
+    model = create_model("binarydensenet_nobn", **bits).eval()
+    _randomise(model, 3)
+    shape = model_info("binarydensenet_nobn").input_shape
+    hw = lower_to_hw(streamline(export_qonnx(model, shape)))
+    images = np.random.default_rng(4).integers(0, 256, size=(64, *shape))
+    assert_golden_equals_brevitas(hw, images, brevitas_scores(model, to_model_input(images)))
+
+
 def test_the_shipped_checkpoints_are_all_under_test():
     assert {"tfc_w1a1_nobn", "cnv_w1a1_nobn", "binarydensenet_nobn", "reactnet_nobn"} <= set(SHIPPED)
 

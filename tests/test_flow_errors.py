@@ -184,16 +184,3 @@ def test_piecewise_tensor_into_binary_conv_names_the_conv():
     assert err.node_name == conv.name and err.op_type == "Conv"
     assert f"input {conv.input[0]!r} is piecewise (after a PReLU)" in str(err)
 
-
-def test_multibit_weights_on_a_binary_stream_name_the_layer():
-    """Integer weights are for a layer reading integers; on +-1 inputs the XNOR datapath has no place for them."""
-    model = nn.Sequential(input_quant(), conv_sign(1, 4, 3, False),
-                          conv_sign(4, 4, 3, False, padding=1, pad_value=-1.0, weight_bits=4),
-                          nn.Flatten(), classifier(4 * 4 * 4, 2))
-    qonnx = export_qonnx(model.eval(), (1, 6, 6))
-    streamlined = streamline(qonnx)
-    conv = streamlined.get_nodes_by_op_type("Conv")[1]
-    with pytest.raises(UnsupportedNodeError) as info:
-        lower_to_hw(streamlined)
-    assert info.value.node_name == conv.name
-    assert "are not +-1 and the layer reads a +-1 stream, whose XNOR datapath takes +-1 weights only" in str(info.value)

@@ -151,8 +151,14 @@ def test_integer_weights_are_narrow_range_ints_on_a_power_of_two_scale(bits):
     assert q.bit_width.item() == bits
 
 
-def test_integer_weights_take_2_to_8_bits_and_a_channel_scale():
+def test_integer_weights_take_2_to_8_bits():
     with pytest.raises(ValueError, match="2 to 8 bits"):
         BinaryConv2d(1, 4, 3, weight_bits=9)
-    with pytest.raises(ValueError, match="scale per output channel"):
-        BinaryConv2d(1, 4, 3, weight_bits=4, per_channel_scale=False)
+
+
+def test_an_integer_classifier_keeps_one_scale():
+    """One power-of-two scale for the tensor: the class order is the integer accumulators' order."""
+    layer = BinaryLinear(64, 10, bias=False, per_channel_scale=False, weight_bits=3)
+    q = layer.quant_weight()
+    ints = q.value.detach() / q.scale.detach()
+    assert q.scale.numel() == 1 and torch.equal(ints, ints.round()) and ints.abs().max() <= 3

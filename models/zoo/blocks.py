@@ -66,10 +66,10 @@ def linear_sign(in_features: int, out_features: int, batchnorm: bool) -> nn.Sequ
     return nn.Sequential(BinaryLinear(in_features, out_features), binary_act())
 
 
-def classifier(in_features: int, num_classes: int) -> BinaryLinear:
+def classifier(in_features: int, num_classes: int, weight_bits: int = 1) -> BinaryLinear:
     # One power-of-two scale and no bias: the class is the argmax of the
     # integer accumulators, which the hardware's label select computes exactly.
-    return BinaryLinear(in_features, num_classes, bias=False, per_channel_scale=False)
+    return BinaryLinear(in_features, num_classes, bias=False, per_channel_scale=False, weight_bits=weight_bits)
 
 
 def pooled_head(channels: int, num_classes: int, side: int) -> nn.Sequential:
