@@ -10,10 +10,11 @@ Calibration (Yosys 0.23, xc7, the 10 binary-weight MVTU configurations of
 flows/bench_resources.py CALIBRATION: MW 27..1024, PE 1..32, SIMD 3..64, 1- and
 8-bit inputs): LUT -13%..+7%, FF -9%..+9%, BRAM36 exact on every one
 (tests/test_estimate.py holds the model to 15% LUT / 10% FF on a subset).
-Its 5 multi-bit-weight configurations (first layers: SIMD 9 and 27, 2- to
-8-bit weights): LUT -9%..+44%, FF -9%..+5%, BRAM36 exact but once +100%; the
-overestimates are a weight ROM two words deep, which Yosys partly keeps in
-LUTs, so the model errs on the side that folds a layer down.
+Its 7 multi-bit-weight configurations (first layers: SIMD 9 and 27, 2- to
+8-bit weights; 4-bit layers on +-1 bits): LUT -9%..+44%, FF -9%..+5%, BRAM36
+exact but once +100%; the overestimates are a weight ROM two words deep,
+which Yosys partly keeps in LUTs, so the model errs on the side that folds a
+layer down.
 FIFO, DWC and label-select models are counted from their registers, not fitted.
 Window generator, max pool, concat, global accumulate and score stage: memories
 and registers counted, a few logic coefficients fitted (see SWG_* and below).
@@ -106,12 +107,15 @@ def mvtu(MW: int, MH: int, PE: int, SIMD: int, IN_BITS: int, ACC_BITS: int, USE_
         res = res + trom
     res = res + Resources(LUT=lutram_luts(ow, MVTU_OFIFO_DEPTH))
     logic = MVTU_LUT_BASE + MVTU_LUT_PER_ACC_BIT * PE * ACC_BITS
-    if wb == 1:
+    combine = (wb - 1) * min(ACC_BITS, IN_BITS + wb + _clog2(SIMD + 1))
+    if IN_BITS == 1:
+        # Popcounts of 1-bit products (xnor, or and with a plane) pack into LUT6 compressors.
+        logic += MVTU_LUT_PER_PRODUCT_BIT * PE * SIMD * wb + MVTU_LUT_PER_PLANE_ADDER_BIT * PE * combine
+    elif wb == 1:
         logic += MVTU_LUT_PER_PRODUCT_BIT * PE * SIMD * IN_BITS
     else:
         # Per plane: NCH chunk trees of CH inputs, then the tree of the chunk sums.
         plane = nch * (ch - 1) * (IN_BITS + _clog2(ch)) + (nch - 1) * (IN_BITS + _clog2(SIMD))
-        combine = (wb - 1) * min(ACC_BITS, IN_BITS + wb + _clog2(SIMD + 1))
         logic += MVTU_LUT_PER_PLANE_ADDER_BIT * PE * (wb * plane + combine)
     # Sum registers only keep the bits their values can reach; Yosys drops constant ones.
     psum_bits = min(ACC_BITS, IN_BITS + (wb if wb > 1 else 0) + math.ceil(math.log2(SIMD + 1)))

@@ -23,13 +23,14 @@ from .yosys_synth import SynthJob, synthesise_all
 REPO = Path(__file__).resolve().parent.parent
 HW_RTL = REPO / "hw" / "rtl"
 # (MW, MH, PE, SIMD, IN_BITS, ACC_BITS, WEIGHT_BITS): XNOR and 8-bit-input layers, narrow to
-# wide folds, and first layers with multi-bit weights (a grey 3x3 stem, an RGB one).
+# wide folds, and layers with multi-bit weights (a grey 3x3 stem, an RGB one, layers on +-1 bits).
 CALIBRATION = [
     (64, 64, 8, 8, 1, 7, 1), (64, 10, 2, 4, 1, 7, 1), (256, 64, 4, 16, 1, 9, 1), (128, 128, 16, 32, 1, 8, 1),
     (512, 64, 1, 32, 1, 10, 1), (36, 16, 4, 12, 8, 16, 1), (784, 64, 8, 16, 8, 19, 1), (256, 256, 32, 4, 1, 9, 1),
     (1024, 32, 2, 64, 1, 11, 1), (27, 64, 16, 3, 8, 16, 1),
     (9, 32, 4, 9, 8, 16, 4), (9, 32, 16, 9, 8, 16, 4), (27, 64, 8, 9, 8, 18, 4), (9, 32, 8, 9, 8, 14, 2),
     (27, 32, 4, 27, 8, 21, 8),
+    (64, 32, 4, 16, 1, 9, 4), (512, 10, 2, 32, 1, 13, 4),  # 4-bit transition / classifier on +-1 bits
 ]
 
 
