@@ -50,11 +50,11 @@ def test_random_weights_brevitas_equals_golden(name):
     assert_golden_equals_brevitas(hw, images, brevitas_scores(model, to_model_input(images)))
 
 
-@pytest.mark.parametrize("bits", [{"stem_bits": 1}, {"transition_bits": 4, "classifier_bits": 3}],
-                         ids=["binary-stem", "int-transitions-classifier"])
+@pytest.mark.parametrize("bits", [{"stem_bits": 1, "transition_bits": 1, "classifier_bits": 1},
+                                  {"stem_bits": 8, "transition_bits": 2, "classifier_bits": 3}],
+                         ids=["all-binary", "other-widths"])
 def test_weight_widths_brevitas_equals_golden(bits):
-    """+-1 weights on pixels (a binary stem) and integer weights on +-1 streams (transitions, classifier,
-    which the MVTU reads as 0/1 bits): both exact."""
+    """+-1 weights on pixels and streams (the all-binary net) and other integer widths: exact."""
     torch.manual_seed(0)
     model = create_model("binarydensenet_nobn", **bits).eval()
     _randomise(model, 3)

@@ -32,7 +32,7 @@ def test_every_zoo_model_is_registered():
 
 
 @pytest.mark.parametrize("name", ZOO)
-def test_classifier_is_a_per_tensor_binary_linear_without_bias(name):
+def test_classifier_is_a_per_tensor_linear_without_bias(name):
     last = binary_layers(create_model(name))[-1]
     assert isinstance(last, BinaryLinear) and last.bias is None
     assert last.quant_weight().scale.numel() == 1

@@ -72,9 +72,8 @@ def _check_contract(qmodel, pad_value: float) -> None:
     assert bipolar(weighted[-1].input[0]) or _pooled_bipolar(qmodel, weighted[-1].input[0]), "classifier input"
     assert sum(n.input[0] == pixels for n in weighted) == 1, "exactly one layer reads the 8-bit input"
     for n in weighted:
-        quant = qmodel.find_producer(n.input[1]).op_type
-        # Only the layer reading pixels may have multi-bit weights: every other reads +-1 (XNOR).
-        assert quant == "BipolarQuant" or (quant == "Quant" and n.input[0] == pixels), f"{n.name} weights"
+        # Quantized constants: signs (BipolarQuant) or integers (Quant), never float weights.
+        assert qmodel.find_producer(n.input[1]).op_type in ("BipolarQuant", "Quant"), f"{n.name} weights"
     for n in nodes:
         if n.op_type == "Pad":
             assert bipolar(n.input[0]) and _pad_value(qmodel, n) == pad_value
