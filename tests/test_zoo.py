@@ -16,7 +16,7 @@ from models.train import TrainConfig, build_optimizer, logits_of, train
 
 ZOO = [
     "tfc_w1a1_nobn", "tfc_w1a1", "cnv_w1a1_nobn", "cnv_w1a1", "binarydensenet_nobn", "binarydensenet_bn",
-    "reactnet_nobn", "reactnet_bn", "resnete_nobn",
+    "binarydensenet_wide_nobn", "binarydensenet_wide_bn", "reactnet_nobn", "reactnet_bn", "resnete_nobn",
 ]
 CONV_ZOO = [name for name in ZOO if not name.startswith("tfc")]
 ZYNQ_7020_WEIGHT_BITS = 3_000_000

@@ -23,6 +23,9 @@ classifier cost 2.0 points and each transition 1.1-1.5. From one step-1
 model, step 2 ends at 88.85% all binary, 90.28% with the 4-bit stem and
 90.61% with the transitions and classifier too (README). The hardware takes
 them as bit planes in the same adder trees, not as multipliers.
+
+The `_wide` twins double the growth rate; they still fit a Zynq-7020 at about
+the same frame rate, most of the BRAM going to the dense-block weights.
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ STEM_BITS = 4
 TRANSITION_BITS = 4
 CLASSIFIER_BITS = 4
 GROWTH = 16
+WIDE_GROWTH = 32
 LAYERS = (2, 3, 3)
 REDUCTION = 2.0
 
@@ -99,3 +103,21 @@ def binarydensenet_bn(
     """BinaryDenseNet (3 dense blocks, growth 16; 4-bit stem, transitions, classifier) with BatchNorm."""
     return _binarydensenet(True, in_channels, image_size, num_classes, pad_value, stem_bits,
                            transition_bits=transition_bits, classifier_bits=classifier_bits)
+
+
+@register_model(dataset="cifar10", input_shape=(3, 32, 32), suffix="_cifar10", in_channels=3, image_size=32)
+@register_model(dataset="fashion_mnist", input_shape=(1, 28, 28))
+def binarydensenet_wide_nobn(
+    in_channels: int = 1, image_size: int = 28, num_classes: int = 10, pad_value: float = -1.0,
+) -> nn.Module:
+    """BinaryDenseNet with growth 32 (2.2x the weights, 2.7x the MACs), BN-free: 91.39% vs 90.61% at 7 + 7 epochs."""
+    return _binarydensenet(False, in_channels, image_size, num_classes, pad_value, STEM_BITS, growth=WIDE_GROWTH)
+
+
+@register_model(dataset="cifar10", input_shape=(3, 32, 32), suffix="_cifar10", in_channels=3, image_size=32)
+@register_model(dataset="fashion_mnist", input_shape=(1, 28, 28))
+def binarydensenet_wide_bn(
+    in_channels: int = 1, image_size: int = 28, num_classes: int = 10, pad_value: float = -1.0,
+) -> nn.Module:
+    """BinaryDenseNet with growth 32, with BatchNorm."""
+    return _binarydensenet(True, in_channels, image_size, num_classes, pad_value, STEM_BITS, growth=WIDE_GROWTH)
