@@ -13,11 +13,8 @@ from models.bench_train import weight_bits_of, macs_per_image
 from models.layers import BinaryConv2d, BinaryLinear, binary_layers, set_weight_binarization
 from models.registry import create_model, list_models, model_info
 from models.train import TrainConfig, build_optimizer, logits_of, train
+from zoo_names import ZOO
 
-ZOO = [
-    "tfc_w1a1_nobn", "tfc_w1a1", "cnv_w1a1_nobn", "cnv_w1a1", "binarydensenet_nobn", "binarydensenet_bn",
-    "binarydensenet_wide_nobn", "binarydensenet_wide_bn", "reactnet_nobn", "reactnet_bn", "resnete_nobn",
-]
 CONV_ZOO = [name for name in ZOO if not name.startswith("tfc")]
 ZYNQ_7020_WEIGHT_BITS = 3_000_000
 

@@ -8,11 +8,8 @@ from qonnx.core.onnx_exec import execute_onnx
 from flows.export import export_qonnx
 from models.registry import create_model, model_info
 from models.train import logits_of
+from zoo_names import ZOO
 
-ZOO = [
-    "tfc_w1a1_nobn", "tfc_w1a1", "cnv_w1a1_nobn", "cnv_w1a1", "binarydensenet_nobn", "binarydensenet_bn",
-    "binarydensenet_wide_nobn", "binarydensenet_wide_bn", "reactnet_nobn", "reactnet_bn", "resnete_nobn",
-]
 BIPOLAR_PADDED = [
     "binarydensenet_nobn", "binarydensenet_bn", "binarydensenet_wide_nobn", "binarydensenet_wide_bn",
     "reactnet_nobn", "reactnet_bn", "resnete_nobn",
