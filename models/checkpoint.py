@@ -9,12 +9,15 @@ Format (a dict):
     optimizer, scheduler, epoch   only in checkpoints a training run can resume from
 
 Files are read with torch.load(weights_only=True) only, so a checkpoint from a
-stranger cannot run code; writes are atomic so a crash never leaves half a file.
+stranger cannot run code: one that would is refused, saying so, and not loaded.
+Weights that are NaN or inf are refused when read, naming the first such entry.
+Writes are atomic so a crash never leaves half a file.
 """
 from __future__ import annotations
 
 import os
 import pickle
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -101,10 +104,12 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "Unsupported global" in str(exc):
+        code = _code_global(str(exc))
+        if code is not None:
+            named = f" ({code})" if code else ""
             raise CheckpointError(
-                f"checkpoint {path} names Python objects other than tensors and plain values; "
-                "refused because loading it could run code"
+                f"checkpoint {path} was not loaded: it names a Python callable or class{named}, "
+                "so loading it would run code; a checkpoint holds only tensors and plain values"
             ) from None
         raise CheckpointError(f"checkpoint {path} is corrupt or not a torch file") from None
     except Exception as exc:  # torch raises many types for truncated or foreign files
@@ -120,7 +125,36 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} has no valid state_dict")
     if not isinstance(payload.get("meta", {}), dict):
         raise CheckpointError(f"checkpoint {path} has a malformed meta entry")
+    _check_finite(state, path)
     return payload
+
+
+# torch's weights-only unpickler refuses a global with "Unsupported global: GLOBAL mod.name
+# was not an allowed global" (most globals) or "unsupported GLOBAL mod.name whose module mod
+# is blocked" (os, subprocess, ...); its wording and case change between releases.
+_GLOBAL_REFUSAL = re.compile(r"unsupported\s+global\b:?\s*(?:global\s+)?([A-Za-z_][\w.]*)?", re.IGNORECASE)
+
+
+def _code_global(message: str) -> str | None:
+    """The global a weights-only load refused ("" if unnamed), or None if it refused something else."""
+    match = _GLOBAL_REFUSAL.search(message)
+    if match is None:
+        return None
+    return match.group(1) or ""
+
+
+def _check_finite(state: dict[str, torch.Tensor], path: Path) -> None:
+    """Refuse NaN or inf weights here: downstream (export, folding) they fail with misleading messages."""
+    for name, tensor in state.items():
+        if not tensor.is_floating_point():
+            continue
+        nan, inf = int(torch.isnan(tensor).sum()), int(torch.isinf(tensor).sum())
+        if nan or inf:
+            counts = ", ".join(f"{n} {kind}" for n, kind in ((nan, "NaN"), (inf, "inf")) if n)
+            raise CheckpointError(
+                f"checkpoint {path} has non-finite values in {name} ({counts} of {tensor.numel()}); "
+                "the run that wrote it diverged or the file is damaged"
+            )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -152,3 +152,57 @@ def test_unknown_model_in_checkpoint(saved, tmp_path):
     torch.save(payload, bad)
     with pytest.raises(CheckpointError, match="unknown model 'no_such_model'"):
         load_model(bad)
+
+
+class _RunsTrue:
+    def __reduce__(self):
+        return (os.system, ("true",))
+
+
+class _NotAPlainValue:
+    pass
+
+
+@pytest.mark.parametrize("payload, named", [
+    (_RunsTrue(), "system"),  # os.system: torch 2.13 says "unsupported GLOBAL posix.system ... is blocked"
+    (_NotAPlainValue(), "_NotAPlainValue"),  # any class: "Unsupported global: GLOBAL ...._NotAPlainValue"
+])
+def test_code_running_pickle_is_refused_as_such_not_as_corrupt(tmp_path, payload, named):
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": FORMAT, "version": 1, "model": NAME, "state_dict": {}, "meta": {"x": payload}}, evil)
+    with pytest.raises(CheckpointError) as err:
+        read_checkpoint(evil)
+    message = str(err.value)
+    assert str(evil) in message and "not loaded" in message and "would run code" in message
+    assert named in message
+    assert "corrupt" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("Trying to load unsupported GLOBAL posix.system whose module posix is blocked.", "posix.system"),
+    ("WeightsUnpickler error: Unsupported global: GLOBAL __main__.F was not an allowed global", "__main__.F"),
+    ("unsupported global", ""),
+    ("Unsupported operand 149", None),
+    ("invalid load key, 'x'.", None),
+])
+def test_refused_global_is_found_whatever_the_wording(message, expected):
+    from models.checkpoint import _code_global
+    assert _code_global(message) == expected
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_weights_are_refused_on_load_naming_the_entry(saved, tmp_path, bad):
+    _, path = saved
+    payload = read_checkpoint(path)
+    names = list(payload["state_dict"])
+    first = next(k for k in names if k.endswith("weight"))
+    payload["state_dict"][first].view(-1)[3] = bad
+    later = names[-1]
+    payload["state_dict"][later].view(-1)[0] = float("nan")  # only the first bad entry is named
+    broken = tmp_path / "diverged.pt"
+    torch.save(payload, broken)
+    with pytest.raises(CheckpointError) as err:
+        load_model(broken, NAME)
+    message = str(err.value)
+    assert "diverged.pt" in message and f"non-finite values in {first} " in message and later not in message
+    assert ("1 NaN" if bad != bad else "1 inf") in message
