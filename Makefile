@@ -20,8 +20,8 @@ help:
 	@echo "make setup                         install system packages, .venv and pinned Python packages"
 	@echo "make test                          run the whole test suite"
 	@echo "make build MODEL=m BOARD=b         checkpoint -> verified accelerator under build/m-b/"
-	@echo "make train MODEL=m [EPOCHS=n]      train a zoo model into checkpoints/m.pt (DEVICE=cuda on a GPU,"
-	@echo "                                   PRECISION=bf16 for mixed precision: 2x faster on AVX-512 BF16 CPUs)"
+	@echo "make train MODEL=m [EPOCHS=n]      train a zoo model into runs/m/final.pt; PUBLISH=1 also replaces checkpoints/m.pt"
+	@echo "                                   (DEVICE=cuda on a GPU, PRECISION=bf16 for mixed precision: 2x faster on AVX-512 BF16 CPUs)"
 	@echo "make bench-train [ARGS=...]        time a training epoch of every zoo model (table)"
 	@echo "make rtlsim MODEL=m BOARD=b N=n    simulate n test images through the RTL"
 	@echo "make validate MODEL=m BOARD=b      run the deploy package's validate.py on the virtual board"
@@ -54,7 +54,7 @@ validate:
 
 train:
 	$(PY) -m models.train --model $(MODEL) --threads $(THREADS) --device $(DEVICE) --precision $(PRECISION) \
-	    $(if $(EPOCHS),--epochs $(EPOCHS)) $(ARGS)
+	    $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(filter-out 0,$(PUBLISH)),--publish) $(ARGS)
 
 bench:
 	$(PY) -m flows.bench $(ARGS)

@@ -9,9 +9,18 @@ normalization would give ("BNN - BN = ?", Chen et al. 2021).
     python -m models.train --model tfc_w1a1_nobn --epochs 3
     torchrun --nproc_per_node 2 -m models.train --model tfc_w1a1_nobn
 
-Writes checkpoints/<model>.pt (weights of the last epoch of the last step) and
-runs/<model>/ (metrics.csv, metrics.json, curves.png, last.pt to resume from).
-Under torchrun every process trains on its shard and only rank 0 writes files.
+Writes runs/<model>/: final.pt (weights of the last epoch of the last step),
+metrics.csv, metrics.json, curves.png, and last.pt to resume from. The shipped
+checkpoints/<model>.pt changes only when asked:
+
+    python -m models.train --model tfc_w1a1_nobn --epochs 30 --publish   # make train ... PUBLISH=1
+
+--publish copies final.pt to checkpoints/<model>.pt (or --out-dir's), saying in
+one line which accuracy replaces which. --out-dir DIR alone also writes
+DIR/<model>.pt, but refuses before training to replace a file git tracks there
+unless --publish is given. Labels outside the model's classes are refused before
+training starts. Under torchrun every process trains on its shard and only rank
+0 writes files.
 """
 from __future__ import annotations
 
@@ -20,6 +29,7 @@ import copy
 import math
 import os
 import random
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -43,6 +53,7 @@ from .registry import UnknownModelError, create_model, list_models, model_info
 
 
 POSTFIX_EVERY = 20
+PUBLISH_DIR = "checkpoints"  # where --publish puts <model>.pt unless --out-dir names another folder
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 
 
@@ -65,7 +76,8 @@ class TrainConfig:
     agc_lambda: float = 0.02  # 0 turns AGC off
     two_step: bool = True
     seed: int = 0
-    out_dir: str = "checkpoints"
+    out_dir: str | None = None  # also write <out_dir>/<model>.pt; None: PUBLISH_DIR if publish, else nowhere
+    publish: bool = False  # write the result to <out_dir or PUBLISH_DIR>/<model>.pt, even over a git-tracked file
     runs_dir: str = "runs"
     resume: str | None = None
     num_workers: int = 0
@@ -91,10 +103,11 @@ class StepPlan:
 
 @dataclass
 class TrainResult:
-    checkpoint: Path
+    checkpoint: Path  # runs/<model>/final.pt: the trained weights, always written
     run_dir: Path
     test_accuracy: float
     history: list[dict[str, Any]] = field(default_factory=list)
+    published: Path | None = None  # the copy in out_dir (e.g. checkpoints/<model>.pt), if one was written
 
 
 @dataclass(frozen=True)
@@ -348,9 +361,12 @@ def _validate(config: TrainConfig) -> str:
     return config.dataset or info.dataset
 
 
-def _load_data(config: TrainConfig, dataset: str) -> tuple[TensorDataset, TensorDataset]:
+def _load_data(config: TrainConfig, dataset: str, num_classes: int | None) -> tuple[TensorDataset, TensorDataset]:
     train_set = get_dataset(dataset, "train", config.data_dir)
     test_set = get_dataset(dataset, "test", config.data_dir)
+    for split, data in (("train", train_set), ("test", test_set)):
+        _check_labels(data.tensors[1], num_classes, f"dataset {dataset!r} ({split} split"
+                      f"{f', {config.data_dir}' if config.data_dir else ''})", config.model)
     expected = model_info(config.model).input_shape
     got = tuple(train_set.tensors[0].shape[1:])
     if got != expected:
@@ -360,6 +376,71 @@ def _load_data(config: TrainConfig, dataset: str) -> tuple[TensorDataset, Tensor
         raise ConfigError(f"dataset {dataset!r} has images of shape {got}; model {config.model!r} "
                           f"expects {expected}{hint}")
     return train_set, test_set
+
+
+def _check_labels(labels: torch.Tensor, num_classes: int | None, source: str, model: str) -> None:
+    """Labels the loss cannot index (negative, or >= num_classes) as one line, not a torch IndexError mid-epoch."""
+    outside = labels < 0
+    if num_classes is not None:
+        outside |= labels >= num_classes
+    if not bool(outside.any()):
+        return
+    bad = int(labels[outside][0])
+    allowed = f"0..{num_classes - 1}: model {model!r} has {num_classes} classes" if num_classes else ">= 0"
+    raise DatasetError(f"{source} has label {bad}, outside {allowed} "
+                       f"({int(outside.sum())} of {labels.numel()} labels are)")
+
+
+def _num_classes(model: nn.Module) -> int | None:
+    """Outputs of the model's last binary layer: the classes it scores."""
+    layers = binary_layers(model)
+    return getattr(layers[-1], "out_features", None) if layers else None
+
+
+def publish_target(config: TrainConfig) -> Path | None:
+    """Where a run writes <model>.pt besides runs/<model>/final.pt: out_dir if given, PUBLISH_DIR on --publish."""
+    if config.out_dir is None and not config.publish:
+        return None
+    return Path(config.out_dir or PUBLISH_DIR) / f"{config.model}.pt"
+
+
+def tracked_by_git(path: Path) -> bool:
+    """Whether git tracks `path` in the repository holding it; False without git or outside a repository."""
+    folder = path.resolve().parent
+    try:
+        done = subprocess.run(["git", "ls-files", "--error-unmatch", "--", path.name], cwd=folder,
+                              capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+def _check_publish(config: TrainConfig) -> None:
+    """Refuse, before any training, to replace a git-tracked checkpoint that --publish did not ask to replace."""
+    target = publish_target(config)
+    if target is None or config.publish or not target.is_file() or not tracked_by_git(target):
+        return
+    final = Path(config.runs_dir) / config.model / "final.pt"
+    raise ConfigError(f"{target} is tracked by git (test accuracy {_accuracy_of(target)}) and this run would "
+                      f"replace it; pass --publish (make train PUBLISH=1) to replace it, or drop --out-dir to keep the "
+                      f"result in {final} only")
+
+
+def _accuracy_of(path: Path) -> str:
+    try:
+        value = read_checkpoint(path)["meta"].get("test_accuracy")
+    except CheckpointError:
+        return "unreadable"
+    return f"{value:.2%}" if isinstance(value, (int, float)) else "unknown"
+
+
+def _publish(config: TrainConfig, target: Path, model: nn.Module, meta: dict[str, Any]) -> None:
+    """Write the result to `target`, saying in one line what it replaces."""
+    if target.is_file():
+        tracked = " (tracked by git)" if tracked_by_git(target) else ""
+        print(f"replacing {target}{tracked}: test accuracy {_accuracy_of(target)} -> {meta['test_accuracy']:.2%}",
+              flush=True)
+    save_checkpoint(target, config.model, model, meta)
 
 
 def train(config: TrainConfig) -> TrainResult:
@@ -378,8 +459,11 @@ def _train(config: TrainConfig, ctx: _Dist) -> TrainResult:
         config = replace(config, lr=model_info(config.model).lr)
     if config.threads:
         torch.set_num_threads(config.threads)
+    _check_publish(config)
     seed_everything(config.seed)
-    train_set, test_set = _load_data(config, dataset)
+    # Built before the data is read (which draws no random numbers): its classes bound the labels.
+    model = create_model(config.model)
+    train_set, test_set = _load_data(config, dataset, _num_classes(model))
     device = torch.device(config.device)
     if device.type == "cuda":
         # Every batch has the same shape: let cuDNN pick its fastest kernels once.
@@ -389,7 +473,7 @@ def _train(config: TrainConfig, ctx: _Dist) -> TrainResult:
         test_set = TensorDataset(*(t.to(device) for t in test_set.tensors))
 
     # NHWC is what oneDNN's convolutions run in; NCHW would convert every layer twice a step.
-    model = create_model(config.model).to(device, memory_format=torch.channels_last)
+    model = model.to(device, memory_format=torch.channels_last)
     payload, history = _resume_state(config, model)
     teacher = load_teacher(config.kd_teacher).to(device) if config.kd_teacher else None
     # DDP averages gradients across processes; every rank starts from rank 0's weights.
@@ -460,13 +544,16 @@ def _train(config: TrainConfig, ctx: _Dist) -> TrainResult:
                 write_metrics(history, run_dir)
 
     final_acc = history[-1]["test_acc"] if history else evaluate(model, test_set)
-    checkpoint = Path(config.out_dir) / f"{config.model}.pt"
+    checkpoint = run_dir / "final.pt"
+    target = publish_target(config)
     if ctx.is_main:
         meta = _meta(config, dataset, plans[-1].index, final_acc, None)
         save_checkpoint(checkpoint, config.model, model, meta)
         write_metrics(history, run_dir)
         plot_curves(history, run_dir / "curves.png", title=f"{config.model} on {dataset}")
-    return TrainResult(checkpoint, run_dir, final_acc, history)
+        if target is not None:
+            _publish(config, target, model, meta)
+    return TrainResult(checkpoint, run_dir, final_acc, history, target)
 
 
 def _bar_disabled(config: TrainConfig, ctx: _Dist) -> bool | None:
@@ -509,7 +596,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--agc", type=float, default=d.agc_lambda, help="AGC clipping lambda, 0 disables")
     p.add_argument("--one-step", action="store_true", help="binary weights from the start, no step 2")
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--out-dir", default=d.out_dir)
+    p.add_argument("--out-dir", default=None,
+                   help="also write OUT_DIR/<model>.pt (refused over a git-tracked file without --publish)")
+    p.add_argument("--publish", action="store_true",
+                   help=f"write the result to {PUBLISH_DIR}/<model>.pt (or --out-dir's), replacing the shipped one")
     p.add_argument("--runs-dir", default=d.runs_dir)
     p.add_argument("--resume", default=None, help="runs/<model>/last.pt of an interrupted run")
     p.add_argument("--num-workers", type=int, default=d.num_workers)
@@ -534,8 +624,8 @@ def config_from_args(argv: Sequence[str] | None = None) -> TrainConfig:
     return TrainConfig(
         model=a.model, dataset=a.dataset, data_dir=a.data_dir, epochs=a.epochs, epochs_step2=a.epochs2,
         batch_size=a.batch_size, lr=a.lr, lr_step2=a.lr2, weight_decay_step1=a.wd1, weight_decay_step2=a.wd2, agc_lambda=a.agc,
-        two_step=not a.one_step, seed=a.seed, out_dir=a.out_dir, runs_dir=a.runs_dir, resume=a.resume,
-        num_workers=a.num_workers, threads=a.threads, limit_train_batches=a.limit_train_batches,
+        two_step=not a.one_step, seed=a.seed, out_dir=a.out_dir, publish=a.publish, runs_dir=a.runs_dir,
+        resume=a.resume, num_workers=a.num_workers, threads=a.threads, limit_train_batches=a.limit_train_batches,
         limit_test_batches=a.limit_test_batches, kd_teacher=a.kd_teacher, kd_step1=a.kd_step1,
         device=a.device, precision=a.precision, augment=a.augment,
         progress=False if a.no_progress else None,
@@ -553,7 +643,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"test accuracy {result.test_accuracy:.2%}; checkpoint {result.checkpoint}; metrics {result.run_dir}")
+        where = (f"copied to {result.published}" if result.published else
+                 f"{PUBLISH_DIR}/{config.model}.pt unchanged (--publish or make train PUBLISH=1 replaces it)")
+        print(f"test accuracy {result.test_accuracy:.2%}; weights {result.checkpoint}; {where}; "
+              f"metrics {result.run_dir}")
     return 0
 
 

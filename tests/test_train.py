@@ -2,6 +2,7 @@ import gzip
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,8 @@ from tqdm import tqdm
 
 import models.train as train_module
 from models.agc import AGC
-from models.checkpoint import CheckpointError, load_model, read_checkpoint
-from models.datasets import get_dataset
+from models.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
+from models.datasets import DatasetError, get_dataset
 from models.layers import set_weight_binarization
 from models.registry import create_model
 from models.train import TrainConfig, evaluate, main, train
@@ -69,7 +70,9 @@ def test_two_step_run_writes_checkpoint_and_metrics(tmp_path, data_dir, capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(f"[{NAME}]")]
     assert len(lines) == 4
 
-    assert result.checkpoint == tmp_path / "checkpoints" / f"{NAME}.pt"
+    assert result.checkpoint == tmp_path / "runs" / NAME / "final.pt"
+    assert result.published == tmp_path / "checkpoints" / f"{NAME}.pt"  # out_dir given: a copy there too
+    assert _same_weights(result.checkpoint, result.published)
     model, meta = load_model(result.checkpoint, NAME)
     assert meta["test_accuracy"] == result.test_accuracy and meta["step"] == 2 and meta["dataset"] == "fashion_mnist"
     assert "optimizer" not in read_checkpoint(result.checkpoint)  # the shipped file is weights only
@@ -295,5 +298,134 @@ def test_torchrun_two_processes(tmp_path, data_dir):
     model, meta = load_model(tmp_path / "checkpoints" / f"{NAME}.pt")
     assert meta["test_accuracy"] == evaluate(model, get_dataset("fashion_mnist", "test", data_dir))
     assert sorted(p.name for p in (tmp_path / "runs" / NAME).iterdir()) == [
-        "curves.png", "last.pt", "metrics.csv", "metrics.json", "step1.pt"
+        "curves.png", "final.pt", "last.pt", "metrics.csv", "metrics.json", "step1.pt"
     ]
+
+
+QUICK = dict(two_step=False, limit_train_batches=2, limit_test_batches=2)
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
+                   capture_output=True)
+
+
+@pytest.fixture
+def shipped(tmp_path) -> Path:
+    """A git repository whose checkpoints/<NAME>.pt is committed, as the shipped ones are."""
+    if shutil.which("git") is None:
+        pytest.skip("no git")
+    repo = tmp_path / "repo"
+    (repo / "checkpoints").mkdir(parents=True)
+    _git(repo, "init", "-q")
+    path = save_checkpoint(repo / "checkpoints" / f"{NAME}.pt", NAME, create_model(NAME), {"test_accuracy": 0.8541})
+    _git(repo, "add", "checkpoints")
+    _git(repo, "commit", "-q", "-m", "ship")
+    return path
+
+
+def test_a_run_writes_only_its_run_folder_unless_asked(tmp_path, data_dir, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    result = train(_config(tmp_path, data_dir, out_dir=None, **QUICK))
+    assert result.checkpoint == tmp_path / "runs" / NAME / "final.pt" and result.published is None
+    assert "optimizer" not in read_checkpoint(result.checkpoint)
+    assert load_model(result.checkpoint, NAME)[1]["test_accuracy"] == result.test_accuracy
+    assert not (tmp_path / "checkpoints").exists()
+    assert "replacing" not in capsys.readouterr().out
+
+
+def test_publish_writes_checkpoints_and_says_what_it_replaces(tmp_path, data_dir, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    old = save_checkpoint(tmp_path / "checkpoints" / f"{NAME}.pt", NAME, create_model(NAME), {"test_accuracy": 0.25})
+    result = train(_config(tmp_path, data_dir, out_dir=None, publish=True, **QUICK))
+    assert result.published == Path("checkpoints") / f"{NAME}.pt"
+    assert _same_weights(result.checkpoint, old)
+    assert read_checkpoint(old)["meta"]["test_accuracy"] == result.test_accuracy
+    replaced = [line for line in capsys.readouterr().out.splitlines() if line.startswith("replacing")]
+    assert replaced == [f"replacing {result.published}: test accuracy 25.00% -> {result.test_accuracy:.2%}"]
+
+
+def test_a_git_tracked_checkpoint_is_replaced_only_with_publish(tmp_path, data_dir, shipped, capsys):
+    before = shipped.read_bytes()
+    runs = tmp_path / "runs"
+    with pytest.raises(train_module.ConfigError) as err:
+        train(_config(tmp_path, data_dir, out_dir=str(shipped.parent), **QUICK))
+    message = str(err.value)
+    assert str(shipped) in message and "tracked by git" in message and "85.41%" in message and "--publish" in message
+    assert shipped.read_bytes() == before
+    assert not runs.exists()  # refused before training, not after hours of it
+
+    result = train(_config(tmp_path, data_dir, out_dir=str(shipped.parent), publish=True, **QUICK))
+    assert result.published == shipped and _same_weights(result.checkpoint, shipped)
+    replaced = [line for line in capsys.readouterr().out.splitlines() if line.startswith("replacing")]
+    assert replaced == [f"replacing {shipped} (tracked by git): test accuracy 85.41% -> {result.test_accuracy:.2%}"]
+
+
+def test_cli_refuses_a_tracked_checkpoint_in_one_line(tmp_path, data_dir, shipped, capsys):
+    args = ["--data-dir", str(data_dir), "--epochs", "1", "--one-step", "--limit-train-batches", "1",
+            "--limit-test-batches", "1", "--no-progress", "--threads", "1", "--runs-dir", str(tmp_path / "runs")]
+    assert main(args + ["--out-dir", str(shipped.parent)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "tracked by git" in err and "Traceback" not in err
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"weights {tmp_path / 'runs' / NAME / 'final.pt'}" in out and "checkpoints/tfc_w1a1_nobn.pt unchanged" in out
+    assert read_checkpoint(shipped)["meta"]["test_accuracy"] == 0.8541
+
+
+def test_tracked_by_git_without_git_or_repository(tmp_path, monkeypatch):
+    path = tmp_path / "m.pt"
+    path.write_bytes(b"x")
+    assert not train_module.tracked_by_git(path)  # not in a repository
+
+    def no_git(*args, **kwargs):
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(train_module.subprocess, "run", no_git)
+    assert not train_module.tracked_by_git(path)
+
+
+def test_makefile_passes_publish_through():
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    dry = {v: subprocess.run(["make", "-n", "train", *v], cwd=REPO, capture_output=True, text=True).stdout
+           for v in ((), ("PUBLISH=1",), ("PUBLISH=0",))}
+    assert "--publish" in dry[("PUBLISH=1",)]
+    assert "--publish" not in dry[()] and "--publish" not in dry[("PUBLISH=0",)]
+
+
+@pytest.fixture
+def bad_label_dir(tmp_path) -> Path:
+    rng = np.random.default_rng(1)
+    for prefix, n in (("train", 64), ("t10k", 32)):
+        images, labels = _learnable_split(rng, n)
+        if prefix == "train":
+            labels[[5, 9]] = 10
+        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", images)
+        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return tmp_path
+
+
+def test_a_label_the_model_has_no_class_for_is_refused_before_training(tmp_path, bad_label_dir, monkeypatch, capsys):
+    trained = []
+    monkeypatch.setattr(train_module, "_train_epoch", lambda *a, **k: trained.append(1))
+    assert main(["--data-dir", str(bad_label_dir), "--epochs", "1", "--no-progress",
+                 "--runs-dir", str(tmp_path / "runs")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and "IndexError" not in err
+    assert "train split" in err and "label 10" in err and "0..9" in err and "2 of 64" in err
+    assert not trained and not (tmp_path / "runs").exists()
+
+
+def test_a_negative_label_is_refused(tmp_path, data_dir, monkeypatch):
+    real = train_module.get_dataset
+
+    def with_negative(name, split, root=None):
+        data = real(name, split, root)
+        if split == "test":
+            data.tensors[1][7] = -1
+        return data
+
+    monkeypatch.setattr(train_module, "get_dataset", with_negative)
+    with pytest.raises(DatasetError, match=r"test split.* has label -1, outside 0\.\.9"):
+        train(_config(tmp_path, data_dir, **QUICK))
