@@ -1,10 +1,17 @@
 """The build report: throughput from the folding, resources from the estimate, PNG plots."""
 import copy
-import json
+
+import pytest
+import torch
+import torch.nn as nn
 
 from flows.estimate import step_estimate
+from flows.export import export_qonnx
 from flows.fold import layer_folds
-from flows.report import binary_ops_per_image, peak_binary_ops, write_report
+from flows.lower import lower_to_hw
+from flows.report import ops_per_image, peak_binary_ops, write_report
+from flows.streamline import streamline
+from models.registry import create_model, model_info
 
 
 def test_report(tfc_build):
@@ -19,12 +26,50 @@ def test_report(tfc_build):
     assert f"bottleneck: **{worst.name}**" in text and f"**{fps:,.0f} FPS**" in text
     for f in folds:
         assert f"| {f.name}" in text
-    manifest = json.loads(cfg.path("rtl", "manifest.json").read_text())
-    assert binary_ops_per_image(manifest) == 2 * (784 * 64 + 64 * 64 + 64 * 64 + 64 * 10)
-    gops = binary_ops_per_image(manifest) * fps / 1e9
-    assert f"{gops:,.1f} GOP/s" in text and f"{peak_binary_ops(cfg.board_data, cfg.clock_mhz) / 1e9:,.0f} GOP/s" in text
+    # tfc: the 8-bit 784 -> 64 first layer, then three XNOR layers.
+    ops = ops_per_image(model)
+    assert ops.binary == 2 * (64 * 64 + 64 * 64 + 64 * 10) and ops.binary_layers == 3
+    assert ops.other == 2 * 784 * 64 and len(ops.other_layers) == 1
+    assert f"{ops.binary * fps / 1e9:,.1f} GOP/s = 2 x MW x MH x output pixels" in text
+    assert f"{peak_binary_ops(cfg.board_data, cfg.clock_mhz) / 1e9:,.0f} GOP/s" in text
+    assert f"other operations (not XNOR, not in the figure above): {ops.other * fps / 1e9:,.1f} GOP/s" in text
     assert "fits Pynq-Z2" in text and "| **total** |" in text
     sim = cfg.path("sim", "results.json")
     assert ("RTL simulation: **" in text) == sim.is_file()
     for png in ("cycles.png", "resources.png"):
         assert cfg.path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _torch_macs(model: nn.Module, shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """Multiply-accumulates of one image counted on the PyTorch model, independent of the hardware
+    graph: (binary MACs, other MACs, other layers). A convolution does in/groups * kh * kw MACs per
+    output element. A layer is binary when its input has one magnitude (+-1, not 8-bit pixels) and
+    each output channel's quantised weights have one magnitude (+-scale, not 4-bit integers)."""
+    binary, other = [], []
+
+    def hook(m, args, out):
+        x, out = (t.value if hasattr(t, "value") else t for t in (args[0], out))
+        fan_in = m.in_features if isinstance(m, nn.Linear) else m.in_channels // m.groups * m.weight[0, 0].numel()
+        w = m.quant_weight().value.abs().flatten(1)
+        one_bit = torch.unique(x.abs()).numel() == 1 and bool((w == w[:, :1]).all())
+        (binary if one_bit else other).append(out[0].numel() * fan_in)
+
+    hooks = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        model(torch.randint(1, 256, (1, *shape)) / 256)
+    for h in hooks:
+        h.remove()
+    return sum(binary), sum(other), len(other)
+
+
+@pytest.mark.parametrize("name", ["tfc_w1a1_nobn", "binarydensenet_nobn"])
+def test_ops_count_every_mac_of_every_layer(name):
+    """The report's count is 2 per MAC of the model itself: layers with +-1 inputs and weights as
+    binary operations, the others (the 8-bit first layer; BinaryDenseNet's 4-bit stem,
+    transitions and classifier) as other operations."""
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    shape = model_info(name).input_shape
+    binary, other, other_layers = _torch_macs(model, shape)
+    ops = ops_per_image(lower_to_hw(streamline(export_qonnx(model, shape))))
+    assert (ops.binary, ops.other, len(ops.other_layers)) == (2 * binary, 2 * other, other_layers)
