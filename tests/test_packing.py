@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from flows.pynq_driver.packing import DataType, pack, unpack
+from flows.pynq_driver.packing import DataType, DtypeError, pack, unpack
 from flows.verilator import pack_beats
 
 DATATYPES = ["BINARY", "BIPOLAR", "UINT1", "UINT2", "UINT3", "UINT4", "UINT7", "UINT8", "UINT9", "UINT16",
@@ -68,3 +68,32 @@ def test_rejects_bad_inputs():
         DataType.parse("FLOAT32")
     with pytest.raises(ValueError, match="needs 2"):
         unpack(np.zeros((1, 1, 3), np.uint8), u8, 2)
+
+
+@pytest.mark.parametrize("values", [
+    np.ones((1, 4), bool),  # would pack as pixels of 0 and 1
+    np.zeros((1, 4), np.float32),
+    np.zeros((1, 4), np.complex64),
+    np.array([[1, 2, 3, 4]], dtype=object),
+    np.array([["1", "2", "3", "4"]]),
+    np.array([[b"1", b"2", b"3", b"4"]]),
+])
+def test_refuses_dtypes_the_stream_cannot_carry(values):
+    """One line naming the dtype and what is accepted; a ValueError (and a TypeError, as before)."""
+    u8 = DataType.parse("UINT8")
+    with pytest.raises(DtypeError) as e:
+        pack(values, u8, 4)
+    msg = str(e.value)
+    assert isinstance(e.value, ValueError) and isinstance(e.value, TypeError)
+    assert "\n" not in msg and f"dtype {values.dtype}" in msg and "integer array of UINT8 values 0..255" in msg
+
+
+def test_float_refusal_says_what_to_pass():
+    with pytest.raises(DtypeError, match="not the scaled floats the model's input quantizer takes"):
+        DataType.parse("UINT8").check(np.zeros(3, np.float64))
+
+
+def test_bool_is_a_binary_stream_only():
+    assert pack(np.array([[True, False, True]]), DataType.parse("BINARY"), 3).tolist() == [[[0x05]]]
+    with pytest.raises(DtypeError, match="dtype bool"):
+        pack(np.array([[True, False]]), DataType.parse("BIPOLAR"), 2)

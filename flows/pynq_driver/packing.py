@@ -15,6 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 
 
+class DtypeError(ValueError, TypeError):
+    """An array of a dtype the stream cannot carry (bool, float, complex, object, strings).
+
+    A ValueError, and a TypeError for callers written when the driver raised that.
+    """
+
+
 @dataclass(frozen=True)
 class DataType:
     """An integer datatype as qonnx names it: BINARY, BIPOLAR, UINTn or INTn."""
@@ -40,11 +47,40 @@ class DataType:
         lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
         return cls(name, bits, signed, lo, hi)
 
+    @property
+    def accepts(self) -> str:
+        """The values this type holds, as messages name them."""
+        return "-1 or +1" if self.name == "BIPOLAR" else f"{self.min}..{self.max}"
+
+    def check_dtype(self, values: np.ndarray, what: str = "input") -> None:
+        """Raise DtypeError unless `values` is an integer array (or, for BINARY, a bool array).
+
+        The accelerator's stream carries the integers the model's input quantizer
+        produces (uint8 pixel bytes for an 8-bit input), so bool, float, complex,
+        object and string arrays are refused: a bool image would pack as pixels of
+        0 and 1 and classify as garbage without any error.
+        """
+        kind = np.asarray(values).dtype.kind
+        if kind in "iu" or (kind == "b" and self.name == "BINARY"):
+            return
+        dtype = np.asarray(values).dtype
+        hint = (", not the scaled floats the model's input quantizer takes (round and cast them first)"
+                if kind == "f" else "")
+        raise DtypeError(f"{what}: dtype {dtype} is not accepted: expected an integer array of {self.name} "
+                         f"values {self.accepts} (e.g. {self.numpy_hint}){hint}")
+
+    @property
+    def numpy_hint(self) -> str:
+        for dt in ("uint8", "int8", "uint16", "int16", "uint32", "int32"):
+            info = np.iinfo(dt)
+            if info.min <= self.min and self.max <= info.max:
+                return dt
+        return "int64"
+
     def check(self, values: np.ndarray, what: str = "input") -> None:
-        """Raise TypeError for a non-integer array, ValueError for values outside the type."""
+        """Raise DtypeError for a non-integer array, ValueError for values outside the type."""
         values = np.asarray(values)
-        if not (np.issubdtype(values.dtype, np.integer) or values.dtype == np.bool_):
-            raise TypeError(f"{what}: expected an integer array of {self.name} values, got dtype {values.dtype}")
+        self.check_dtype(values, what)
         if values.size == 0:
             return
         if self.name == "BIPOLAR":
@@ -53,8 +89,7 @@ class DataType:
             bad = (values < self.min) | (values > self.max)
         if bad.any():
             v = values[bad].flat[0]
-            allowed = "-1 or +1" if self.name == "BIPOLAR" else f"{self.min}..{self.max}"
-            raise ValueError(f"{what}: {self.name} values must be {allowed}; found {v} "
+            raise ValueError(f"{what}: {self.name} values must be {self.accepts}; found {v} "
                              f"({int(bad.sum())} values out of range)")
 
 
