@@ -14,7 +14,7 @@ ESTIMATE ?= yosys
 ESTIMATES_ONLY ?=
 TARGET_FPS ?=
 
-.PHONY: setup test build train bench bench-train bench-sim rtlsim validate list clean help bench-resources docker-test
+.PHONY: setup test build train bench bench-train bench-sim rtlsim validate list clean help bench-resources docker-test fuzz
 
 help:
 	@echo "make setup                         install system packages, .venv and pinned Python packages"
@@ -32,6 +32,8 @@ help:
 	@echo "make bench-resources               Yosys vs analytic resources per layer of tfc_w1a1_nobn"
 	@echo "make bench-sim [ARGS=...]          Verilator cycles/s and simulated FPS (tfc, densenet, cnv_w1a1 FINN folding)"
 	@echo "make docker-test                   build the toolchain image and run the RTL tests in it"
+	@echo "make fuzz [N=100] [SEED=s]         N random networks through export..RTL (Verilator), bit-exact checks;"
+	@echo "                                   a fresh seed each run (printed), failures saved under build/fuzz/failures/"
 
 setup:
 	bash scripts/setup.sh
@@ -69,6 +71,10 @@ docker-test:
 	@docker info >/dev/null 2>&1 || { echo "make docker-test: no Docker engine here (\`docker info\` fails); start one, or run \`make test\` directly"; exit 1; }
 	docker build -f docker/Dockerfile -t bnnflow-toolchain .
 	docker run --rm bnnflow-toolchain .venv/bin/python -m pytest -q tests/rtl
+
+# N defaults to 100 networks here, not the 10,000 images of rtlsim.
+fuzz:
+	$(PY) -m flows.fuzz --n $(if $(filter command line,$(origin N)),$(N),100) $(if $(SEED),--seed $(SEED)) $(ARGS)
 
 bench-train:
 	$(PY) -m models.bench_train --threads $(THREADS) $(ARGS)

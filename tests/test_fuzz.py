@@ -1,0 +1,82 @@
+"""`make fuzz` (flows/fuzz.py): random networks through the flow and the RTL, failures saved and replayable."""
+import numpy as np
+import pytest
+
+from flows import fuzz
+from flows.random_networks import Conv, Topology
+
+TINY = Topology(in_channels=1, side=4, batchnorm=False, blocks=((Conv(3, 3, 1, 0.0), True),),
+                pooled_head=False, hidden=None, classes=3)
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    """One work folder (one harness cache) for the module's tests."""
+    return tmp_path_factory.mktemp("fuzz")
+
+
+@pytest.mark.slow
+def test_two_networks_with_a_fixed_seed(out, capsys):
+    assert fuzz.main(["-n", "2", "--seed", "7", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "fuzz: seed 7, 2 networks (reproduce: make fuzz SEED=7 N=2)" in text
+    assert "[1/2] failures 0" in text and "[2/2] failures 0" in text
+    assert "fuzz: 2 networks in" in text and "time per network: brevitas" in text
+    assert not (out / "failures").exists()
+
+
+@pytest.mark.slow
+def test_rtl_that_differs_from_golden_is_a_failure(out, monkeypatch):
+    """The RTL check is live: one wrong integer out of the simulation fails the network."""
+    from flows import rtlsim
+
+    fuzz.use_fast_harnesses()
+    real = rtlsim.simulate
+
+    def off_by_one(*args, **kwargs):
+        res = real(*args, **kwargs)
+        res.outputs[0, 0] += 1
+        return res
+
+    fuzz.check_network(TINY, 5, out / "work")
+    monkeypatch.setattr(rtlsim, "simulate", off_by_one)
+    with pytest.raises(fuzz.StageFailure, match=r"rtl: RTL integers differ .* 1 of 64 images differ; image 0"):
+        fuzz.check_network(TINY, 5, out / "work")
+
+
+def test_golden_that_differs_from_brevitas_is_a_failure(monkeypatch):
+    from flows import golden
+
+    real = golden.run_golden
+
+    def flipped(hw, x, keep_all=False):
+        ctx = real(hw, x, keep_all)
+        ctx[hw.graph.output[0].name][:, 0] = (ctx[hw.graph.output[0].name][:, 0] + 1) % TINY.classes
+        return ctx
+
+    monkeypatch.setattr(golden, "run_golden", flipped)
+    with pytest.raises(fuzz.StageFailure, match="golden: labels differ from Brevitas' argmax: 64 of 64"):
+        fuzz.check_network(TINY, 5, None, rtl=False)
+
+
+def test_a_failure_is_saved_reproducibly_and_the_run_goes_on(tmp_path, monkeypatch, capsys):
+    seen = []
+
+    def first_fails(topology, seed, work, timings=None):
+        seen.append((topology, seed))
+        if len(seen) == 1:
+            raise fuzz.StageFailure("rtl", "RTL integers differ from the golden model's: made up")
+
+    monkeypatch.setattr(fuzz, "check_network", first_fails)
+    assert fuzz.main(["-n", "3", "--seed", "11", "--out", str(tmp_path)]) == 1
+    assert len(seen) == 3
+    text = capsys.readouterr().out
+    assert "[3/3] failures 1" in text and "FAILURE at network 0" in text
+    saved = tmp_path / "failures" / "seed11-0.py"
+    assert fuzz.load_failure(saved) == seen[0]
+    assert "stage rtl" in saved.read_text() and "# rtl: RTL integers differ" in saved.read_text()
+    # The same seed draws the same networks again.
+    seen.clear()
+    fuzz.main(["-n", "3", "--seed", "11", "--out", str(tmp_path / "again")])
+    assert fuzz.load_failure(saved) == seen[0]
+    assert np.all([isinstance(t, Topology) for t, _ in seen])
