@@ -26,7 +26,9 @@ from .packing import DataType, beat_bytes, pack, unpack
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 CONFIG_NAME = "accelerator.json"
 DMA_STREAM_WIDTH = {"input": "c_m_axis_mm2s_tdata_width", "output": "c_s_axis_s2mm_tdata_width"}
-AXIS_ROLE = {"input": "SLAVE", "output": "MASTER"}  # the accelerator's side of each stream
+# The accelerator's side of each stream. Vivado writes a stream's ends as MASTER / SLAVE,
+# or as INITIATOR / TARGET where it touches the AXI DMA (Vivado 2019.2's .hwh of a PYNQ-Z2).
+AXIS_ROLE = {"input": ("SLAVE", "TARGET"), "output": ("MASTER", "INITIATOR")}
 
 
 @dataclass(frozen=True)
@@ -72,17 +74,29 @@ class AcceleratorConfig:
                    StreamConfig.from_json("input", d["input"]), StreamConfig.from_json("output", d["output"]))
 
 
-def hwh_stream_widths(hwh: str | Path, instance: str) -> dict[str, int]:
-    """TDATA widths of `instance`'s AXI-Stream interfaces in a .hwh: {"input": bits, "output": bits}."""
+def _hwh_module(hwh: str | Path, instance: str) -> ET.Element:
     root = ET.parse(hwh).getroot()
     module = next((m for m in root.iter("MODULE") if m.get("INSTANCE") == instance), None)
     if module is None:
-        raise ValueError(f"{hwh} has no IP instance {instance!r}")
+        found = ", ".join(sorted(m.get("INSTANCE", "?") for m in root.iter("MODULE")))
+        raise ValueError(f"{hwh} has no IP instance {instance!r} (it has {found})")
+    return module
+
+
+def hwh_parameters(hwh: str | Path, instance: str) -> dict[str, str]:
+    """The configuration of `instance` in a .hwh: its PARAMETERs, by name as Vivado spells them."""
+    params = _hwh_module(hwh, instance).find("PARAMETERS")
+    return {} if params is None else {p.get("NAME"): p.get("VALUE") for p in params.iter("PARAMETER")}
+
+
+def hwh_stream_widths(hwh: str | Path, instance: str) -> dict[str, int]:
+    """TDATA widths of `instance`'s AXI-Stream interfaces in a .hwh: {"input": bits, "output": bits}."""
+    module = _hwh_module(hwh, instance)
     ports = {p.get("NAME"): p for p in module.iter("PORT")}
     widths = {}
     for side, role in AXIS_ROLE.items():
         for bus in module.iter("BUSINTERFACE"):
-            if ":axis:" not in bus.get("VLNV", "") or bus.get("TYPE") != role:
+            if ":axis:" not in bus.get("VLNV", "") or bus.get("TYPE") not in role:
                 continue
             tdata = next((pm.get("PHYSICAL") for pm in bus.iter("PORTMAP") if pm.get("LOGICAL") == "TDATA"), None)
             port = ports.get(tdata)
@@ -94,8 +108,45 @@ def hwh_stream_widths(hwh: str | Path, instance: str) -> dict[str, int]:
     return widths
 
 
+def hwh_pl_clocks_mhz(hwh: str | Path) -> dict[int, float]:
+    """The PL clocks a Zynq-7000 PS drives, as Vivado records them: {index: achieved MHz} of the enabled ones.
+
+    pynqmetadata 0.2 looks the achieved PL clock up under the UltraScale+ name
+    (PSU__CRL_APB__PL<i>_REF_CTRL__ACT_FREQMHZ) for every PS; a Vivado .hwh of a
+    Zynq-7000 design records it as PCW_ACT_FPGA<i>_PERIPHERAL_FREQMHZ, so pynq
+    4.0 reports a frequency of None and Overlay.download fails in
+    Clocks.set_pl_clk. The driver fills the gap from here.
+    """
+    root = ET.parse(hwh).getroot()
+    clocks: dict[int, float] = {}
+    for m in root.iter("MODULE"):
+        if m.get("MODTYPE") != "processing_system7":
+            continue
+        params = {p.get("NAME"): p.get("VALUE") for p in m.iter("PARAMETER")}
+        for i in range(4):
+            if params.get(f"PCW_FPGA_FCLK{i}_ENABLE") == "1" and params.get(f"PCW_ACT_FPGA{i}_PERIPHERAL_FREQMHZ"):
+                clocks[i] = float(params[f"PCW_ACT_FPGA{i}_PERIPHERAL_FREQMHZ"])
+    return clocks
+
+
+def fill_pl_clocks(clock_dict: dict, hwh: str | Path) -> dict:
+    """pynq's clock_dict with the frequency of each enabled PL clock it left None filled in from the .hwh."""
+    for i, mhz in hwh_pl_clocks_mhz(hwh).items():
+        clock = clock_dict.get(i)
+        if clock is not None and clock.get("enable") and clock.get("frequency") is None:
+            clock["frequency"] = mhz
+    return clock_dict
+
+
 def check_stream_widths(config: AcceleratorConfig, hwh: str | Path, dma_parameters: dict) -> None:
-    """Raise ValueError unless the driver's packed beats are exactly the design's stream widths."""
+    """Raise ValueError unless the driver's packed beats are exactly the accelerator's stream widths.
+
+    The DMA's own stream may be narrower or wider: the board flow puts an AXI-Stream
+    width converter between the DMA and an accelerator port that is not a power of
+    two no wider than the HP port (a 128-bit input behind a 64-bit DMA on the
+    Pynq-Z2), and a converter keeps the bytes in order, so the packing the
+    accelerator's port width fixes is what crosses DDR either way.
+    """
     widths = hwh_stream_widths(hwh, config.accelerator)
     for side, stream in (("input", config.input), ("output", config.output)):
         packed = stream.beat_bytes * 8
@@ -104,9 +155,15 @@ def check_stream_widths(config: AcceleratorConfig, hwh: str | Path, dma_paramete
                              f"({stream.elems_per_beat} x {stream.datatype.name}) but {config.accelerator} "
                              f"in {hwh} has a {widths[side]}-bit stream")
         dma_width = int(dma_parameters.get(DMA_STREAM_WIDTH[side], packed))
-        if dma_width != packed:
-            raise ValueError(f"{side} stream mismatch: {config.dma} moves {dma_width}-bit beats, the driver "
-                             f"packs {packed}-bit beats")
+        if dma_width % 8:
+            raise ValueError(f"{side} stream mismatch: {config.dma} moves {dma_width}-bit beats, not whole bytes")
+
+
+def check_batch_size(value) -> int:
+    """The batch size as an int; ValueError unless it is a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {value!r}")
+    return int(value)
 
 
 class BnnAccelerator(Overlay):
@@ -114,13 +171,48 @@ class BnnAccelerator(Overlay):
 
     def __init__(self, bitfile_name: str, config: AcceleratorConfig, batch_size: int = 1, device=None,
                  download: bool = True) -> None:
-        super().__init__(bitfile_name, download=download, device=device)
-        check_stream_widths(config, Path(self.bitfile_name).with_suffix(".hwh"),
-                            self.ip_dict[config.dma]["parameters"])
+        # Everything that can be checked is checked before the bitstream goes down:
+        # a download resets the DMA under any accelerator handle already open.
+        batch_size = check_batch_size(batch_size)
+        hwh = Path(bitfile_name).with_suffix(".hwh")
+        check_stream_widths(config, hwh, hwh_parameters(hwh, config.dma))
+        super().__init__(bitfile_name, download=False, device=device)
+        if config.dma not in self.ip_dict:
+            dmas = [k for k, v in self.ip_dict.items() if str(v.get("type", "")).startswith("xilinx.com:ip:axi_dma:")]
+            raise ValueError(f"{hwh} has no IP {config.dma!r} for the driver to stream through "
+                             f"(AXI DMAs in it: {', '.join(dmas) or 'none'})")
+        fill_pl_clocks(self.clock_dict, hwh)
         self.config = config
-        self.dma = getattr(self, config.dma)
         self._batch_size = 0
-        self.batch_size = batch_size
+        self._in_flight = (0, 0)
+        self.ibuf = self.obuf = None
+        if download:
+            self.download()
+        try:
+            self.dma = getattr(self, config.dma)
+            self.batch_size = batch_size
+        except BaseException:
+            self.ibuf = self.obuf = None  # give the DMA buffers back; the PL keeps the same design
+            raise
+        self._pl_timestamp = self.device.timestamp
+
+    def _sync_with_pl(self) -> None:
+        """Restart the DMA channels if the PL was programmed again since this handle last used them.
+
+        Loading the accelerator again (another load_accelerator, even one that
+        failed after its download) resets the AXI DMA: its channels halt and pynq's
+        DMA driver of this handle would refuse the next transfer ("DMA channel not
+        idle"). With the same bitstream in the PL, restarting them is all it takes.
+        """
+        if self.device.timestamp == self._pl_timestamp:
+            return
+        now = self.device.bitfile_name
+        if now is None or Path(now).resolve() != Path(self.bitfile_name).resolve():
+            raise RuntimeError(f"the PL no longer holds this accelerator ({Path(self.bitfile_name).name}) but "
+                               f"{now}: call load_accelerator again")
+        self.dma.sendchannel.start()
+        self.dma.recvchannel.start()
+        self._pl_timestamp = self.device.timestamp
 
     # -- shapes and types (FINN's driver interface) -------------------------------
 
@@ -168,9 +260,7 @@ class BnnAccelerator(Overlay):
 
     @batch_size.setter
     def batch_size(self, value: int) -> None:
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {value!r}")
-        self._batch_size = int(value)
+        self._batch_size = check_batch_size(value)
         # Drop the old buffers first so their memory can go back before the new ones are taken.
         self.ibuf = self.obuf = None
         self.ibuf = allocate(shape=self.ishape_packed, dtype=np.uint8)
@@ -179,11 +269,16 @@ class BnnAccelerator(Overlay):
     # -- the pipeline ---------------------------------------------------------------
 
     def _check_images(self, x: np.ndarray, n: int | None = None) -> np.ndarray:
+        """x as an array of whole images, or ValueError naming what is wrong (dtype, shape, batch, values)."""
         x = np.asarray(x)
+        self.idt.check_dtype(x)
         per_image = self.config.input.shape[1:]
-        if x.shape[1:] != per_image or x.ndim == 0 or (n is not None and x.shape[0] != n):
-            count = "N" if n is None else str(n)
-            raise ValueError(f"input: expected shape ({count}, {', '.join(map(str, per_image))}), got {x.shape}")
+        expected = f"({'N' if n is None else n}, {', '.join(map(str, per_image))})"
+        if x.ndim == 0 or x.shape[1:] != per_image or (n is not None and x.shape[0] != n):
+            hint = " (a single image needs a batch axis: x[None])" if x.shape == per_image else ""
+            raise ValueError(f"input: expected shape {expected}, got {x.shape}{hint}")
+        if x.shape[0] == 0:
+            raise ValueError(f"input: empty batch, shape {x.shape}: pass at least one image of shape {expected}")
         self.idt.check(x)
         return x
 
@@ -219,6 +314,7 @@ class BnnAccelerator(Overlay):
         n = self.batch_size if n is None else n
         if not 1 <= n <= self.batch_size:
             raise ValueError(f"n must be in 1..{self.batch_size} (the batch size), got {n}")
+        self._sync_with_pl()
         self._in_flight = (n * self.config.input.beats * self.config.input.beat_bytes,
                            n * self.config.output.beats * self.config.output.beat_bytes)
         self.dma.recvchannel.transfer(self.obuf, nbytes=self._in_flight[1])
@@ -302,6 +398,7 @@ def find_bitfile(package_dir: Path) -> Path:
 def load_accelerator(package_dir: str | Path | None = None, batch_size: int = 1,
                      virtual: bool | None = None) -> BnnAccelerator:
     """The accelerator of a deploy package, on the board or (virtual=True, or BNNFLOW_VIRTUAL_BOARD=1) the virtual board."""
+    batch_size = check_batch_size(batch_size)  # before anything touches the board
     pkg = Path(package_dir) if package_dir is not None else PACKAGE_DIR
     config = AcceleratorConfig.load(pkg / CONFIG_NAME)
     if virtual if virtual is not None else virtual_board.requested():

@@ -289,6 +289,14 @@ class _AxiDma:
                     ch.transferred, ch.result = len(ch.result), b""
 
 
+def find_dma(ip_dict: dict) -> dict:
+    """The one AXI DMA of a design, as pynq's ip_dict describes it (its VLNV names it, not its instance name)."""
+    dmas = [ip for ip in ip_dict.values() if str(ip.get("type", "")).startswith("xilinx.com:ip:axi_dma:")]
+    if len(dmas) != 1:
+        raise VirtualBoardError(f"the virtual board models exactly one AXI DMA; the design has {len(dmas)}")
+    return dmas[0]
+
+
 def _build_harness(vdir: Path, cfg: dict) -> Path:
     """Verilate the RTL in vdir/rtl with the AXI-Stream testbench into vdir/sim/Vtop."""
     if not shutil.which("verilator"):
@@ -369,10 +377,7 @@ class VirtualBoard(Device):
 
     def download(self, bitstream, parser=None) -> None:
         harness = _load_harness(Path(bitstream.bitfile_name).parent)
-        dmas = [ip for ip in parser.ip_dict.values() if str(ip.get("type", "")).startswith("xilinx.com:ip:axi_dma:")]
-        if len(dmas) != 1:
-            raise VirtualBoardError(f"the virtual board models exactly one AXI DMA; the design has {len(dmas)}")
-        self._dma_base = dmas[0]["phys_addr"]
+        self._dma_base = find_dma(parser.ip_dict)["phys_addr"]
         if self._dma is not None:
             self._dma._reset()
         self._dma = _AxiDma(self, harness)

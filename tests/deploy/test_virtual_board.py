@@ -9,6 +9,7 @@ from pynq import Clocks
 
 from flows.pynq_driver import load_accelerator
 from flows.pynq_driver.driver import hwh_stream_widths
+from flows.pynq_driver.packing import DtypeError
 
 N = 600
 
@@ -110,7 +111,10 @@ def _package_copy(deploy_dir, tmp_path, edit):
 
 def test_packing_must_match_the_hardware_stream(deploy_dir, tmp_path):
     """A package whose packing disagrees with the accelerator's port widths fails at load, naming both."""
-    assert hwh_stream_widths(deploy_dir / "virtual" / "bnnflow_virtual.hwh", "bnn_top_0") == {"input": 128, "output": 8}
+    hwh = deploy_dir / "virtual" / "bnnflow_virtual.hwh"
+    assert hwh_stream_widths(hwh, "bnn_top_0") == {"input": 128, "output": 8}
+    # As the board flow builds it: a 64-bit DMA (the HP port's width) and a width converter into the 128-bit port.
+    assert 'NAME="c_m_axis_mm2s_tdata_width" VALUE="64"' in hwh.read_text()
 
     def half_width(cfg):
         cfg["input"].update(elems_per_beat=8, beats=98, beat_bits=64)
@@ -125,3 +129,56 @@ def test_inconsistent_config_is_rejected(deploy_dir, tmp_path):
 
     with pytest.raises(ValueError, match="784 elements per image but 50 beats of 16"):
         load_accelerator(_package_copy(deploy_dir, tmp_path, wrong_beats), virtual=True)
+
+
+@pytest.mark.parametrize("dtype", [bool, np.complex64, object, str, np.float64])
+def test_rejects_input_dtypes_the_accelerator_cannot_take(accel, vectors, dtype):
+    """bool images used to run and classify every image as one class; now one line names the dtype."""
+    images, _ = vectors
+    x = (images[:4] > 0) if dtype is bool else images[:4].astype(dtype)
+    with pytest.raises(ValueError) as e:
+        accel.execute(x)
+    assert isinstance(e.value, DtypeError)
+    msg = str(e.value)
+    assert "\n" not in msg and f"dtype {x.dtype}" in msg and "integer array of UINT8 values 0..255" in msg
+
+
+def test_rejects_empty_batch_and_missing_batch_axis(accel, vectors):
+    images, _ = vectors
+    per_image = ", ".join(map(str, accel.config.input.shape[1:]))
+    with pytest.raises(ValueError, match=re.escape(f"empty batch, shape (0, {per_image}): pass at least one image")):
+        accel.execute(images[:0])
+    with pytest.raises(ValueError, match=re.escape(f"expected shape (N, {per_image}), got ({per_image}) (a single "
+                                                   "image needs a batch axis")):
+        accel.execute(images[0])
+    with pytest.raises(ValueError, match=re.escape(f"expected shape (N, {per_image}), got ()")):
+        accel.execute(np.uint8(3))
+
+
+def test_batch_size_zero_is_refused_before_the_board_is_touched(accel, vectors, deploy_dir):
+    images, golden = vectors
+    programmed = accel.device.timestamp
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+            load_accelerator(deploy_dir, batch_size=bad, virtual=True)
+    assert accel.device.timestamp == programmed  # no download happened
+    assert np.array_equal(accel.execute(images[:30])[:, 0], golden[:30])
+
+
+def test_a_load_that_fails_after_its_download_leaves_the_previous_handle_usable(accel, vectors, deploy_dir):
+    """The download resets the DMA; the old handle restarts its channels instead of "DMA channel not idle"."""
+    images, golden = vectors
+    assert np.array_equal(accel.execute(images[:10])[:, 0], golden[:10])
+    with pytest.raises(MemoryError):
+        load_accelerator(deploy_dir, batch_size=400_000, virtual=True)  # 300 MB of buffers: more than the DDR
+    assert np.array_equal(accel.execute(images[:30])[:, 0], golden[:30])
+    second = load_accelerator(deploy_dir, batch_size=50, virtual=True)  # a successful load resets it too
+    assert np.array_equal(accel.execute(images[:30])[:, 0], golden[:30])
+    assert np.array_equal(second.execute(images[:60])[:, 0], golden[:60])
+
+
+def test_a_handle_whose_bitstream_was_replaced_says_so(accel, vectors, deploy_dir, tmp_path):
+    images, _ = vectors
+    load_accelerator(_package_copy(deploy_dir, tmp_path, lambda cfg: None), virtual=True)
+    with pytest.raises(RuntimeError, match="the PL no longer holds this accelerator .* call load_accelerator again"):
+        accel.execute(images[:5])
