@@ -20,15 +20,29 @@ sys.path.insert(0, str(HERE))
 from driver import load_accelerator  # noqa: E402  (the package's own driver, beside this file)
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--virtual", action="store_true", help="run on the virtual board (as BNNFLOW_VIRTUAL_BOARD=1)")
-    p.add_argument("--batch-size", type=int, default=1000, help="images per DMA transfer (default 1000)")
-    p.add_argument("-n", "--images", type=int, help="validate only the first N test vectors")
+    p.add_argument("--batch-size", type=positive_int, default=1000, help="images per DMA transfer (default 1000)")
+    p.add_argument("-n", "--images", type=positive_int, help="validate only the first N test vectors")
     args = p.parse_args(argv)
 
     vectors = np.load(HERE / "test_vectors.npz")
-    n = len(vectors["labels"]) if args.images is None else min(args.images, len(vectors["labels"]))
+    available = len(vectors["labels"])
+    if args.images is not None and args.images > available:
+        p.error(f"argument -n/--images: the package has {available} test vectors, asked for {args.images}")
+    n = available if args.images is None else args.images
     images, labels, golden = vectors["images"][:n], vectors["labels"][:n], vectors["golden"][:n]
     accel = load_accelerator(HERE, batch_size=min(args.batch_size, n), virtual=True if args.virtual else None)
     print(f"board: {accel.device.name}, model {accel.config.model}, {n} test vectors, batch size {accel.batch_size}")

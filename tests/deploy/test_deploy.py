@@ -75,3 +75,17 @@ def test_without_bitstream_or_virtual_board_says_what_to_do(deploy_dir):
     r = _validate(deploy_dir, "-n", "10")
     assert r.returncode != 0
     assert "BNNFLOW_VIRTUAL_BOARD=1" in r.stderr and "bitfile" in r.stderr
+
+
+def test_validate_refuses_image_counts_it_cannot_run(deploy_dir):
+    """-n below 1 or above the shipped vectors (and --batch-size below 1): argparse's one error line, exit 2."""
+    n = len(np.load(deploy_dir / "test_vectors.npz")["labels"])
+    for args, expected in ((["-n", "0"], "argument -n/--images: must be at least 1, got 0"),
+                           (["-n", "-5"], "must be at least 1, got -5"),
+                           (["-n", "x"], "expected a positive integer, got 'x'"),
+                           (["-n", str(n + 1)], f"the package has {n} test vectors, asked for {n + 1}"),
+                           (["--batch-size", "0"], "argument --batch-size: must be at least 1, got 0")):
+        r = _validate(deploy_dir, "--virtual", *args)
+        assert r.returncode == 2, (args, r.stdout + r.stderr)
+        assert "Traceback" not in r.stderr and r.stdout == ""
+        assert r.stderr.strip().splitlines()[-1].endswith(expected), r.stderr
