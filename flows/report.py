@@ -131,14 +131,14 @@ def report_markdown(cfg: BuildConfig, folds: list[LayerFold], ops_image: OpsPerI
                 f"{sim['latency_cycles'] / cfg.clock_mhz:.2f} us"]
     out += [f"- binary (XNOR-popcount) operations: {ops / 1e9:,.1f} GOP/s = 2 x MW x MH x output pixels, "
             f"summed over the {ops_image.binary_layers} layers with 1-bit inputs and weights "
-            f"({ops_image.binary / 1e6:,.2f} MOP per image), x FPS; against a LUT-bound peak of "
+            f"({ops_image.binary:,} per image), x FPS; against a LUT-bound peak of "
             f"{peak / 1e9:,.0f} GOP/s ({ops / peak:.2%}); peak = 2 x {board.capacity['LUT']:,} "
             f"LUT / {MVTU_LUT_PER_PRODUCT_BIT} LUT per XNOR-popcount lane x clock"]
     if ops_image.other_layers:
         out.append(f"- other operations (not XNOR, not in the figure above): "
                    f"{ops_image.other * fps / 1e9:,.1f} GOP/s, the same count over the layer(s) with "
                    f"integer inputs or multi-bit weights ({', '.join(ops_image.other_layers)}: "
-                   f"{ops_image.other / 1e6:,.2f} MOP per image); "
+                   f"{ops_image.other:,} per image); "
                    f"all layers: {(ops_image.binary + ops_image.other) * fps / 1e9:,.1f} GOP/s")
     out += ["", "## Accuracy", ""]
     if sim:
