@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
+import signal
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,7 +22,7 @@ from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 
-from models.checkpoint import load_model
+from models.checkpoint import load_model, read_checkpoint
 from models.datasets import load_raw
 from models.registry import model_info
 
@@ -30,6 +33,7 @@ from .finn_backend import step_finn
 from .report import step_report
 from .vivado import step_vivado
 from .boards import Board, load_board
+from .build_folder import BuildFolder, locked
 from .errors import BuildConfigError, FlowError
 from .export import export_qonnx
 from .fileio import atomic_path, load_onnx, save_onnx, write_json
@@ -42,6 +46,10 @@ from .streamline import INPUT_NAME, fixed_point_streams, streamline
 REPO = Path(__file__).resolve().parent.parent
 # Test images that FIFO sizing streams through the accelerator.
 SIZING_IMAGES = 4
+# The golden model runs the whole test set; the simulation takes its first N images.
+TEST_IMAGES = 10_000
+# A sanity bound, not a timing claim: no Zynq's fabric clock goes beyond it.
+MAX_CLOCK_MHZ = 1000.0
 # What an automatic folding depends on besides the graph and the target: the RTL it generates and the
 # analytic estimate of it, which cap the target at the board's budget.
 FIT_CODE = ("flows/analytic.py", "flows/estimate.py", "flows/rtlgen.py", "flows/rtl_words.py", "hw/rtl/*.v")
@@ -90,6 +98,22 @@ class BuildConfig:
         self.output_dir = Path(self.output_dir)
         if self.clock_mhz is None:
             self.clock_mhz = self.board_data.default_clock_mhz
+        self._check_values()
+
+    def _check_values(self) -> None:
+        """Refuse out-of-range values before any step runs, naming the value and what is allowed."""
+        if not (math.isfinite(self.clock_mhz) and 0 < self.clock_mhz <= MAX_CLOCK_MHZ):
+            raise BuildConfigError(f"clock {self.clock_mhz:g} MHz is not in (0, {MAX_CLOCK_MHZ:g}] MHz")
+        if not (math.isfinite(self.target_fps) and self.target_fps > 0):
+            raise BuildConfigError(f"target {self.target_fps:g} FPS is not a positive finite number of images/s; "
+                                   "for the fastest folding that fits, use TARGET_FPS=max")
+        for name, value, most in (("images to simulate (N, --n-sim)", self.n_sim, TEST_IMAGES),
+                                  ("images to verify the graph stages on", self.n_verify, TEST_IMAGES)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+                raise BuildConfigError(f"{name}: {value!r} is not a whole number from 1 to {most:,}")
+        if self.folding_config is not None:
+            folding.read_folding_config(self.folding_config)
+        read_checkpoint(self.checkpoint)  # a damaged or non-finite checkpoint stops here, not in a step
 
     @property
     def target_cycles(self) -> int:
@@ -124,21 +148,6 @@ def _digest(*items: object) -> str:
         else:
             h.update(json.dumps(item, sort_keys=True, default=str).encode())
     return h.hexdigest()
-
-
-class StageCache:
-    """Records, per step, the digest of its inputs; a step whose digest matches is skipped."""
-
-    def __init__(self, cfg: BuildConfig) -> None:
-        self.file = cfg.path("stages.json")
-        self.entries = json.loads(self.file.read_text()) if self.file.is_file() else {}
-
-    def fresh(self, step: str, digest: str, outputs: list[Path]) -> bool:
-        return self.entries.get(step) == digest and all(p.exists() for p in outputs)
-
-    def record(self, step: str, digest: str) -> None:
-        self.entries[step] = digest
-        write_json(self.file, self.entries)
 
 
 # -- steps -----------------------------------------------------------------------
@@ -237,7 +246,7 @@ def step_fold(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
 
 
 def step_golden(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
-    images, labels = cfg.test_images(10_000)
+    images, labels = cfg.test_images(TEST_IMAGES)
     t0 = time.perf_counter()
     score_tensor = score_node(model).output[0]
     ctx = run_golden(model, to_hw_layout(images), extra=(score_tensor,))
@@ -323,12 +332,17 @@ class Step:
     run: Callable[[ModelWrapper, BuildConfig], ModelWrapper]
     output: str | None
     settings: tuple[str, ...] = ()
+    # Files and folders the step writes besides its graph; nothing else writes them.
     extra_outputs: tuple[str, ...] = ()
     # Source files (globs under the repository) whose change must redo the step.
     code: tuple[str, ...] = ()
 
     def code_files(self) -> list[Path]:
         return sorted(p for pattern in self.code for p in REPO.glob(pattern) if p.is_file())
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return ((self.output,) if self.output else ()) + self.extra_outputs
 
 
 STEPS: list[Step] = [
@@ -338,53 +352,70 @@ STEPS: list[Step] = [
     Step("fold", step_fold, "04_folded.onnx", ("target_cycles", "folding_config", "fold_budget"),
          ("folding_config.json",), code=("flows/fold.py",)),
     Step("golden", step_golden, None, (), ("golden.npz", "golden.json")),
-    Step("rtl", step_rtl, None, ("size_fifos",), ("rtl/manifest.json",),
+    Step("rtl", step_rtl, None, ("size_fifos",), ("rtl",),
          code=("hw/rtl/*.v", "flows/rtlgen.py", "flows/rtl_words.py", "flows/rtlsim.py")),
-    Step("estimate", step_estimate, None, ("board", "estimate", "estimates_only"), ("estimate/resources.json",),
+    Step("estimate", step_estimate, None, ("board", "estimate", "estimates_only"), ("estimate",),
          code=("flows/estimate.py", "flows/analytic.py", "flows/yosys_synth.py")),
     Step("rtlsim", step_rtlsim, None, ("n_sim",), ("sim/results.json", "sim/outputs.npz"),
          code=("hw/sim/*", "flows/rtlsim.py", "flows/verilator.py")),
-    Step("vivado", step_vivado, None, ("board", "clock_mhz"), ("vivado/build_project.tcl",),
+    Step("vivado", step_vivado, None, ("board", "clock_mhz"), ("vivado",),
          code=("flows/vivado.py", "hw/shell/*.v")),
     Step("deploy", step_deploy, None, ("clock_mhz",),
-         ("deploy/validate.py", "deploy/accelerator.json", "deploy/test_vectors.npz"),
+         ("deploy",),
          code=("flows/deploy.py", "flows/hwh.py", "flows/pynq_driver/*.py", "flows/deploy_files/*", "notebooks/*.ipynb")),
-    Step("finn", step_finn, None, ("board", "clock_mhz", "target_fps", "backend"), ("finn/dataflow_build_config.json",),
+    Step("finn", step_finn, None, ("board", "clock_mhz", "target_fps", "backend"), ("finn",),
          code=("flows/finn_backend.py",)),
-    Step("report", step_report, None, ("board", "clock_mhz", "n_sim", "estimate", "backend"), ("report.md",),
-         code=("flows/report.py",)),
+    Step("report", step_report, None, ("board", "clock_mhz", "n_sim", "estimate", "backend"), ("report.md", "cycles.png", "resources.png"), code=("flows/report.py",)),
 ]
 
 
 def run_build(cfg: BuildConfig, steps: list[Step] | None = None) -> ModelWrapper:
+    """Run `steps` (all by default) into cfg.output_dir, skipping those whose record proves them
+    done; see build_folder for what a folder may hold at any moment."""
     steps = STEPS if steps is None else steps
-    cfg.output_dir.mkdir(parents=True, exist_ok=True)
-    write_json(cfg.path("build_config.json"), cfg.settings())
-    cache = StageCache(cfg)
+    with locked(cfg.output_dir) as folder:
+        model = _run_steps(cfg, steps, folder)
+        folder.complete(cfg.settings())
+    return model
+
+
+def _run_steps(cfg: BuildConfig, steps: list[Step], folder: BuildFolder) -> ModelWrapper:
     model: ModelWrapper | None = None
     source = Path(cfg.checkpoint)
     chain = ""
+    rerun = False  # once a step runs, every later one runs too: their inputs are new
     for i, step in enumerate(steps, 1):
         settings = {k: getattr(cfg, k) for k in step.settings}
-        # Chained: a step that ran again makes every later step run again too.
         digest = _digest(step.name, chain, source, settings, *[v for v in settings.values() if isinstance(v, Path)],
                          *step.code_files())
-        chain = digest
-        graph_out = cfg.path(step.output) if step.output else None
-        outputs = ([graph_out] if graph_out else []) + [cfg.path(p) for p in step.extra_outputs]
         t0 = time.perf_counter()
-        if cache.fresh(step.name, digest, outputs):
+        if not rerun and folder.fresh(step.name, digest):
             cfg.log(f"[{i}/{len(steps)}] {step.name}: up to date")
             model = None
         else:
+            if not rerun:
+                rest = steps[i - 1:]
+                folder.discard([s.name for s in rest], [o for s in rest for o in s.outputs])
+                rerun = True
             cfg.log(f"[{i}/{len(steps)}] {step.name}")
             if model is None and source.suffix == ".onnx":
                 model = load_onnx(source)
+            _fault_point(step.name, "start")
             model = step.run(model, cfg)
-            if graph_out is not None:
-                save_onnx(model, graph_out)
-            cache.record(step.name, digest)
+            if step.output:
+                save_onnx(model, cfg.path(step.output))
+            _fault_point(step.name, "written")
+            folder.record(step.name, digest, step.outputs)
             cfg.log(f"  done in {time.perf_counter() - t0:.1f} s")
-        if graph_out is not None:
-            source = graph_out
+        chain = folder.chain(step.name)
+        if step.output:
+            source = cfg.path(step.output)
     return model if model is not None else load_onnx(source)
+
+
+def _fault_point(step: str, when: str) -> None:
+    """The fault-injection seam of tests/test_fault_injection.py: BNNFLOW_FAULT=<step>:<when>:<signal>
+    sends the signal (KILL, INT) to this process at that point of that step."""
+    spec = os.environ.get("BNNFLOW_FAULT")
+    if spec and spec.rsplit(":", 1)[0] == f"{step}:{when}":
+        os.kill(os.getpid(), getattr(signal, "SIG" + spec.rsplit(":", 1)[1]))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -56,8 +57,8 @@ def _target_fps(text: str) -> float | str:
         fps = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is neither a number of images/s nor `max`") from None
-    if not fps > 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: the target must be positive")
+    if not (math.isfinite(fps) and fps > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: the target must be a positive finite number of images/s, or `max`")
     return fps
 
 
@@ -101,6 +102,16 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Every write is atomic and a step's record comes last: a rerun continues where this stopped.
+        print("interrupted: the build folder keeps only complete steps; run the same command to continue",
+              file=sys.stderr)
+        return 130
+    except OSError as e:
+        # Disk full, permissions, a vanished folder: the system's reason and the file, not a traceback.
+        where = f": {e.filename}" if e.filename else ""
+        print(f"error: {e.strerror or e}{where}", file=sys.stderr)
+        return 1
     return 0
 
 
