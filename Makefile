@@ -14,6 +14,15 @@ ESTIMATE ?= yosys
 ESTIMATES_ONLY ?=
 TARGET_FPS ?=
 
+# The variables a command line may set: a misspelt one (ESTIMTE=analytic) would otherwise be
+# ignored without a word, and the build would run with the default.
+KNOWN_VARS := MODEL BOARD N EPOCHS THREADS DEVICE PRECISION ARGS BACKEND ESTIMATE ESTIMATES_ONLY TARGET_FPS \
+              CHECKPOINT FOLDING_CONFIG PUBLISH SEED
+UNKNOWN_VARS := $(filter-out $(KNOWN_VARS),$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v))))
+ifneq ($(UNKNOWN_VARS),)
+$(error unknown variable $(UNKNOWN_VARS); make takes $(KNOWN_VARS))
+endif
+
 .PHONY: setup test build train bench bench-train bench-sim rtlsim validate list clean help bench-resources docker-test fuzz
 
 help:

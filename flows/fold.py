@@ -113,31 +113,93 @@ def layer_folds(model: ModelWrapper) -> list[LayerFold]:
     return out
 
 
-def apply_folding_config(model: ModelWrapper, path: str | Path) -> ModelWrapper:
-    """Apply a FINN-format folding_config.json: {"Defaults": {...}, "<node>": {"PE": .., "SIMD": ..}}."""
+# FINN's per-node settings that have no meaning here; a config carried over from FINN keeps them.
+FINN_ONLY_KEYS = frozenset({"ram_style", "resType", "mem_mode", "runtime_writeable_weights", "inFIFODepths",
+                            "outFIFODepths", "depth_trigger_uram", "depth_trigger_bram", "preferred_impl_style",
+                            "impl_style", "ram_style_thresholds", "depth"})
+
+
+def read_folding_config(path: str | Path) -> dict[str, dict]:
+    """Read and check the form of a FINN-format folding_config.json, before any build step runs:
+    {"Defaults": {...}, "<node>": {"PE": int, "SIMD": int}}. Which nodes exist and which
+    foldings are legal is checked against the graph by apply_folding_config."""
     path = Path(path)
     try:
         cfg = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BuildConfigError(f"folding config {path}: {e}") from None
+    if not isinstance(cfg, dict):
+        raise BuildConfigError(f"folding config {path}: the top level must be an object of node entries "
+                               f"({{\"MVTU_0\": {{\"PE\": 4, \"SIMD\": 8}}, ...}}), not {type(cfg).__name__}")
+    for name, entry in cfg.items():
+        where = f"folding config {path}, {'the Defaults entry' if name == 'Defaults' else f'node {name}'}"
+        if not isinstance(entry, dict):
+            raise BuildConfigError(f"{where}: must be an object such as {{\"PE\": 4, \"SIMD\": 8}}, "
+                                   f"not {json.dumps(entry)}")
+        for key, value in entry.items():
+            if key in FINN_ONLY_KEYS:
+                continue
+            if key not in ("PE", "SIMD"):
+                raise BuildConfigError(f"{where}: unknown key {key!r}; the keys are \"PE\" and \"SIMD\" "
+                                       f"(upper case) and FINN's {', '.join(sorted(FINN_ONLY_KEYS))}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise BuildConfigError(f"{where}: {key} must be a positive integer, not {json.dumps(value)}")
+    return cfg
+
+
+def _fold_error(where: str, node, key: str, value: int, legal: list[int], of: str) -> BuildConfigError:
+    return BuildConfigError(f"{where}: {key}={value} is not a legal folding of {node.op_type} {node.name}: "
+                            f"{key} must divide {of}, one of {', '.join(map(str, legal))}")
+
+
+def apply_folding_config(model: ModelWrapper, path: str | Path) -> ModelWrapper:
+    """Apply a FINN-format folding_config.json (see read_folding_config). Every node it names must be
+    a foldable layer of the graph; a layer it does not name keeps its folding (or the Defaults)."""
+    cfg = read_folding_config(path)
     defaults = cfg.get("Defaults", {})
-    names = {n.name: n for n in model.graph.node}
-    unknown = [k for k in cfg if k != "Defaults" and k not in names]
-    if unknown:
-        raise BuildConfigError(f"folding config {path} names unknown nodes: {', '.join(unknown)}")
-    for name, node in names.items():
-        if node.op_type not in FOLDABLE:
+    nodes = {n.name: n for n in model.graph.node}
+    foldable = [n for n in nodes if nodes[n].op_type in FOLDABLE]
+    for name in cfg:
+        if name == "Defaults":
             continue
+        if name not in nodes:
+            raise BuildConfigError(f"folding config {path} names node {name!r}, which the hardware graph does not "
+                                   f"have; its foldable layers are {', '.join(foldable)}")
+        if nodes[name].op_type not in FOLDABLE:
+            extra = " (it runs at the SIMD of the MVTU it feeds)" if nodes[name].op_type == "SlidingWindow" else ""
+            raise BuildConfigError(f"folding config {path}: node {name} ({nodes[name].op_type}) has no folding of "
+                                   f"its own{extra}; the foldable layers are {', '.join(foldable)}")
+    for name in foldable:
+        node = nodes[name]
         op = getCustomOp(node)
-        entry = {**defaults, **cfg.get(name, {})}
-        legal = {(pe, simd) for pe, simd, _ in _options(model, node)}
-        pe, simd = entry.get("PE", op.get_nodeattr("PE")), entry.get("SIMD")
-        if node.op_type == "MVTU" and simd is None:
-            simd = op.get_nodeattr("SIMD")
-        if (pe, simd) not in legal:
-            raise BuildConfigError(f"folding config {path}, node {name}: PE={pe} SIMD={simd} is not a legal folding")
+        where = f"folding config {path}"
+        entry = {k: v for k, v in {**defaults, **cfg.get(name, {})}.items() if k in ("PE", "SIMD")}
+        if "SIMD" in cfg.get(name, {}) and node.op_type != "MVTU":
+            raise BuildConfigError(f"{where}, node {name}: {node.op_type} has no SIMD; it folds by PE alone")
+        options = _options(model, node)
+        pe = entry.get("PE", op.get_nodeattr("PE"))
+        pes = sorted({o[0] for o in options})
+        if pe not in pes:
+            raise _fold_error(where, node, "PE", pe, pes, _pe_bound(op, node))
+        simd = None
+        if node.op_type == "MVTU":
+            simd = entry.get("SIMD", op.get_nodeattr("SIMD"))
+            simds = sorted({o[1] for o in options})
+            if simd not in simds:
+                swg = _window_source(model, node)
+                of = (f"the {getCustomOp(swg).get_nodeattr('Channels')} channels of its window generator {swg.name}"
+                      if swg else f"MW={op.get_nodeattr('MW')}")
+                raise _fold_error(where, node, "SIMD", simd, simds, of)
         _set(model, node, pe, simd)
     return model
+
+
+def _pe_bound(op, node) -> str:
+    if node.op_type == "MVTU":
+        return f"MH={op.get_nodeattr('MH')}"
+    if node.op_type == "LabelSelect":
+        return f"Labels={op.get_nodeattr('Labels')}"
+    return f"Channels={op.get_nodeattr('Channels')}"
 
 
 def write_folding_config(model: ModelWrapper, path: str | Path) -> None:

@@ -642,6 +642,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DatasetError, CheckpointError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        last = Path(config.runs_dir) / config.model / "last.pt"
+        print(f"interrupted: {last} holds the last finished epoch; continue with --resume {last}", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        print(f"error: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", file=sys.stderr)
+        return 1
     if int(os.environ.get("RANK", "0")) == 0:
         where = (f"copied to {result.published}" if result.published else
                  f"{PUBLISH_DIR}/{config.model}.pt unchanged (--publish or make train PUBLISH=1 replaces it)")
