@@ -68,13 +68,13 @@ train:
 	    $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(filter-out 0,$(PUBLISH)),--publish) $(ARGS)
 
 bench:
-	$(PY) -m flows.bench $(ARGS)
+	$(PY) -m flows.bench.golden $(ARGS)
 
 bench-resources:
-	$(PY) -m flows.bench_resources $(ARGS)
+	$(PY) -m flows.bench.resources $(ARGS)
 
 bench-sim:
-	$(PY) -m flows.bench_sim $(ARGS)
+	$(PY) -m flows.bench.sim $(ARGS)
 
 docker-test:
 	@docker info >/dev/null 2>&1 || { echo "make docker-test: no Docker engine here (\`docker info\` fails); start one, or run \`make test\` directly"; exit 1; }
@@ -83,7 +83,7 @@ docker-test:
 
 # N defaults to 100 networks here, not the 10,000 images of rtlsim.
 fuzz:
-	$(PY) -m flows.fuzz --n $(if $(filter command line,$(origin N)),$(N),100) $(if $(SEED),--seed $(SEED)) $(ARGS)
+	$(PY) -m flows.testing.fuzz --n $(if $(filter command line,$(origin N)),$(N),100) $(if $(SEED),--seed $(SEED)) $(ARGS)
 
 bench-train:
 	$(PY) -m models.bench_train --threads $(THREADS) $(ARGS)

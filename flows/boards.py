@@ -5,9 +5,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import BuildConfigError
+from flows.errors import BuildConfigError
+from flows.paths import HW
 
-BOARD_DIR = Path(__file__).resolve().parent.parent / "hw" / "boards"
+BOARD_DIR = HW / "boards"
 RESOURCE_KINDS = ("LUT", "FF", "BRAM36", "DSP", "URAM")
 PS_TYPES = ("zynq_7000", "zynq_ultrascale_plus")
 

@@ -11,14 +11,14 @@ from models.checkpoint import CheckpointError
 from models.datasets import DatasetError
 from models.registry import UnknownModelError, list_models, model_info
 
-from .boards import list_boards
-from .errors import FlowError
+from flows.boards import list_boards
+from flows.errors import FlowError
 
 USER_ERRORS = (FlowError, DatasetError, CheckpointError, UnknownModelError)
 
 
 def _build(args: argparse.Namespace) -> None:
-    from .build import BuildConfig, run_build
+    from flows.build.steps import BuildConfig, run_build
 
     cfg = BuildConfig(
         model=args.model,

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import onnx
 
-from .errors import ModelFileError
+from flows.errors import ModelFileError
 
 
 @contextmanager

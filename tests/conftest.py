@@ -15,7 +15,7 @@ def repo() -> Path:
 @pytest.fixture(scope="session")
 def tfc_build(tmp_path_factory):
     """tfc_w1a1_nobn built up to rtl/ (export .. rtl), shared by the back-end tests."""
-    from flows.build import STEPS, BuildConfig, run_build
+    from flows.build.steps import STEPS, BuildConfig, run_build
 
     out = tmp_path_factory.mktemp("tfc_build")
     cfg = BuildConfig(model="tfc_w1a1_nobn", output_dir=out, n_verify=2, size_fifos=False, log=lambda s: None)

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from qonnx.core.modelwrapper import ModelWrapper
 
-from flows.golden import run_golden
-from flows.lower import score_node, to_hw_layout
+from flows.sim.golden import run_golden
+from flows.frontend.lower import score_node, to_hw_layout
 
 
 def brevitas_scores(model: torch.nn.Module, x: np.ndarray | torch.Tensor) -> np.ndarray:

@@ -21,13 +21,13 @@ from qonnx.core.onnx_exec import execute_onnx
 from qonnx.custom_op.registry import getCustomOp
 
 from flows.errors import UnsupportedNodeError
-from flows.export import export_qonnx
-from flows.fold import auto_fold
-from flows.golden import run_golden
-from flows.lower import lower_to_hw, score_node, to_hw_layout, without_label_select
-from flows.rtlgen import generate_rtl
-from flows.rtlsim import simulate
-from flows.streamline import INPUT_NAME, streamline
+from flows.frontend.export import export_qonnx
+from flows.build.fold import auto_fold
+from flows.sim.golden import run_golden
+from flows.frontend.lower import lower_to_hw, score_node, to_hw_layout, without_label_select
+from flows.backends.rtlgen import generate_rtl
+from flows.sim.rtlsim import simulate
+from flows.frontend.streamline import INPUT_NAME, streamline
 from models.datasets import to_model_input
 from models.layers import binary_act, input_quant
 from models.zoo.blocks import binary_conv, classifier, conv_sign

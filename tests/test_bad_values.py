@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from flows.build import STEPS, BuildConfig, run_build
+from flows.build.steps import STEPS, BuildConfig, run_build
 from flows.cli import main
 from flows.errors import BuildConfigError
-from flows.fold import apply_folding_config
+from flows.build.fold import apply_folding_config
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = "tfc_w1a1_nobn"

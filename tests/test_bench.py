@@ -1,5 +1,5 @@
 """make bench: both executors agree and the table has a row per model (tiny sizes)."""
-from flows import bench
+from flows.bench import golden as bench
 
 
 def test_bench_prints_ratios_and_the_build_folding(capsys):

@@ -15,15 +15,15 @@ from golden_checks import assert_golden_equals_brevitas, brevitas_scores
 from qonnx.core.datatype import DataType
 from qonnx.core.onnx_exec import execute_onnx
 
-from flows.build import step_streamline
+from flows.build.steps import step_streamline
 from flows.errors import BuildConfigError, UnsupportedNodeError
-from flows.export import export_qonnx
-from flows.fold import auto_fold
-from flows.golden import run_golden
-from flows.lower import lower_to_hw, score_node, to_hw_layout, without_label_select
-from flows.rtlgen import generate_rtl
-from flows.rtlsim import simulate
-from flows.streamline import INPUT_NAME, streamline
+from flows.frontend.export import export_qonnx
+from flows.build.fold import auto_fold
+from flows.sim.golden import run_golden
+from flows.frontend.lower import lower_to_hw, score_node, to_hw_layout, without_label_select
+from flows.backends.rtlgen import generate_rtl
+from flows.sim.rtlsim import simulate
+from flows.frontend.streamline import INPUT_NAME, streamline
 from models.layers import binary_act
 from models.zoo.binarydensenet import DenseBlock
 from models.zoo.blocks import classifier, conv_sign, linear_sign, pooled_head

@@ -12,9 +12,9 @@ import torch
 from golden_checks import assert_golden_equals_brevitas, brevitas_scores
 from zoo_names import ZOO
 
-from flows.export import export_qonnx
-from flows.lower import lower_to_hw
-from flows.streamline import streamline
+from flows.frontend.export import export_qonnx
+from flows.frontend.lower import lower_to_hw
+from flows.frontend.streamline import streamline
 from models.checkpoint import load_model
 from models.datasets import load_raw, to_model_input
 from models.registry import create_model, model_info

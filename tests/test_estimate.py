@@ -5,11 +5,11 @@ import random
 
 import pytest
 
-from flows import analytic
+from flows.estimates import analytic
 from flows.boards import BOARD_DIR, load_board
-from flows.estimate import ResourceBudgetError, estimate, instances, step_estimate
-from flows.rtlgen import HW_RTL
-from flows.yosys_synth import SynthJob, count_cells, synthesise
+from flows.estimates.estimate import ResourceBudgetError, estimate, instances, step_estimate
+from flows.backends.rtlgen import HW_RTL
+from flows.estimates.yosys_synth import SynthJob, count_cells, synthesise
 
 
 
@@ -93,9 +93,9 @@ ZOO_FACTOR = 1.25
 
 @pytest.mark.parametrize("case", sorted(README_YOSYS))
 def test_analytic_estimate_covers_zoo_designs(tmp_path, case):
-    from flows.bench_sim import CASES, Case, _hardware
-    from flows.fold import auto_fold
-    from flows.rtlgen import generate_rtl
+    from flows.bench.sim import CASES, Case, _hardware
+    from flows.build.fold import auto_fold
+    from flows.backends.rtlgen import generate_rtl
 
     c = CASES[case] if case in CASES else Case(case, case, 1, lambda hw, _: auto_fold(hw, 1))
     rtl = tmp_path / "rtl"

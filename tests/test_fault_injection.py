@@ -4,7 +4,7 @@ Each case starts from a complete build A of tfc_w1a1_nobn, switches the folder t
 folding (B, TARGET_FPS=500000), stops that run at a chosen point, and builds A again: every
 artefact must then equal an uninterrupted build of A (the reproduction of issue 26, at every
 step). Runs are real `bnnflow build` processes; the stop points come from BNNFLOW_FAULT
-(flows/build.py: a step's start, or its outputs written but not yet recorded) or from a
+(flows/build/steps.py: a step's start, or its outputs written but not yet recorded) or from a
 signal sent while a step is running.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.build import STEPS
+from flows.build.steps import STEPS
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = "tfc_w1a1_nobn"

@@ -1,4 +1,4 @@
-"""Link FIFO depths from simulation (flows.rtlsim.size_fifos), back-pressure through the
+"""Link FIFO depths from simulation (flows.sim.rtlsim.size_fifos), back-pressure through the
 sized design, and the deadlock report that names a FIFO too shallow for its fork branch."""
 import json
 
@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from flows.export import export_qonnx
-from flows.fold import auto_fold, layer_folds
-from flows.golden import run_golden
-from flows.lower import lower_to_hw
-from flows.rtlgen import generate_rtl
-from flows.rtlsim import RtlDeadlockError, simulate, size_fifos
-from flows.streamline import streamline
+from flows.frontend.export import export_qonnx
+from flows.build.fold import auto_fold, layer_folds
+from flows.sim.golden import run_golden
+from flows.frontend.lower import lower_to_hw
+from flows.backends.rtlgen import generate_rtl
+from flows.sim.rtlsim import RtlDeadlockError, simulate, size_fifos
+from flows.frontend.streamline import streamline
 from models.registry import create_model, model_info
 
 

@@ -8,7 +8,7 @@ import pytest
 from qonnx.core.onnx_exec import execute_onnx
 
 from flows.fileio import load_onnx
-from flows.finn_backend import step_finn
+from flows.backends.finn import step_finn
 from models.datasets import load_raw
 
 

@@ -13,11 +13,11 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.util.basic import qonnx_make_model
 
 from flows.errors import ModelFileError, UnsupportedNodeError
-from flows.export import export_qonnx
+from flows.frontend.export import export_qonnx
 from flows.fileio import load_onnx, save_onnx
-from flows.golden import run_golden
-from flows.lower import lower_to_hw
-from flows.streamline import streamline
+from flows.sim.golden import run_golden
+from flows.frontend.lower import lower_to_hw
+from flows.frontend.streamline import streamline
 from models.layers import BinaryConv2d, BinaryLinear, RPReLU, binary_act, input_quant
 from models.zoo.blocks import binary_conv, classifier, conv_sign, linear_sign
 

@@ -1,4 +1,4 @@
-"""Budget mode: the fastest automatic folding that fits (flows.fold.fold_to_budget), a target capped
+"""Budget mode: the fastest automatic folding that fits (flows.build.fold.fold_to_budget), a target capped
 by the budget, and their wiring into the build."""
 import copy
 import dataclasses
@@ -8,13 +8,14 @@ import torch
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
-from flows import cli, fold
+from flows import cli
+from flows.build import fold
 from flows.boards import load_board
-from flows.build import STEPS, BuildConfig, step_fold
+from flows.build.steps import STEPS, BuildConfig, step_fold
 from flows.errors import BuildConfigError
-from flows.export import export_qonnx
-from flows.lower import lower_to_hw
-from flows.streamline import streamline
+from flows.frontend.export import export_qonnx
+from flows.frontend.lower import lower_to_hw
+from flows.frontend.streamline import streamline
 from models.registry import create_model, model_info
 
 
@@ -157,7 +158,7 @@ def test_cli_target_fps_max(monkeypatch):
             p.parse_args(["build", "--model", "m", "--target-fps", bad])
 
     seen = []
-    monkeypatch.setattr("flows.build.run_build", seen.append)
+    monkeypatch.setattr("flows.build.steps.run_build", seen.append)
     assert cli.main(["build", "--model", "tfc_w1a1_nobn", "--target-fps", "max", "--max-utilisation", "0.7"]) == 0
     assert seen[0].fit_board and seen[0].max_utilisation == 0.7
     assert cli.main(["build", "--model", "tfc_w1a1_nobn", "--target-fps", "2000"]) == 0

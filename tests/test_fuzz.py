@@ -1,9 +1,9 @@
-"""`make fuzz` (flows/fuzz.py): random networks through the flow and the RTL, failures saved and replayable."""
+"""`make fuzz` (flows/testing/fuzz.py): random networks through the flow and the RTL, failures saved and replayable."""
 import numpy as np
 import pytest
 
-from flows import fuzz
-from flows.random_networks import Conv, Topology
+from flows.testing import fuzz
+from flows.testing.random_networks import Conv, Topology
 
 TINY = Topology(in_channels=1, side=4, batchnorm=False, blocks=((Conv(3, 3, 1, 0.0), True),),
                 pooled_head=False, hidden=None, classes=3)
@@ -28,7 +28,7 @@ def test_two_networks_with_a_fixed_seed(out, capsys):
 @pytest.mark.slow
 def test_rtl_that_differs_from_golden_is_a_failure(out, monkeypatch):
     """The RTL check is live: one wrong integer out of the simulation fails the network."""
-    from flows import rtlsim
+    from flows.sim import rtlsim
 
     fuzz.use_fast_harnesses()
     real = rtlsim.simulate
@@ -45,7 +45,7 @@ def test_rtl_that_differs_from_golden_is_a_failure(out, monkeypatch):
 
 
 def test_golden_that_differs_from_brevitas_is_a_failure(monkeypatch):
-    from flows import golden
+    from flows.sim import golden
 
     real = golden.run_golden
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from flows.pynq_driver.packing import DataType, DtypeError, pack, unpack
-from flows.verilator import pack_beats
+from flows.backends.pynq_driver.packing import DataType, DtypeError, pack, unpack
+from flows.sim.verilator import pack_beats
 
 DATATYPES = ["BINARY", "BIPOLAR", "UINT1", "UINT2", "UINT3", "UINT4", "UINT7", "UINT8", "UINT9", "UINT16",
              "UINT17", "UINT24", "UINT31", "UINT32", "INT2", "INT3", "INT4", "INT7", "INT8", "INT9", "INT16",

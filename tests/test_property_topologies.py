@@ -1,7 +1,7 @@
 """Random small BNN topologies from the project's own layers: Brevitas forward == golden model.
 
-The topologies, their random parameters and images come from flows/random_networks.py,
-shared with `make fuzz` (flows/fuzz.py), which also runs them through the RTL. The
+The topologies, their random parameters and images come from flows/testing/random_networks.py,
+shared with `make fuzz` (flows/testing/fuzz.py), which also runs them through the RTL. The
 class and the last layer's integers must match on 8-bit grid images (only the class
 for a residual stage with BatchNorm, see `Topology.exact_scores`).
 """
@@ -13,10 +13,10 @@ from golden_checks import assert_same_order, brevitas_scores
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from flows.export import export_qonnx
-from flows.golden import run_golden
-from flows.lower import lower_to_hw, score_node, to_hw_layout
-from flows.random_networks import (
+from flows.frontend.export import export_qonnx
+from flows.sim.golden import run_golden
+from flows.frontend.lower import lower_to_hw, score_node, to_hw_layout
+from flows.testing.random_networks import (
     Conv,
     ResBlock,
     Residual,
@@ -25,7 +25,7 @@ from flows.random_networks import (
     randomise,
     topologies,
 )
-from flows.streamline import streamline
+from flows.frontend.streamline import streamline
 from models.layers import RESIDUAL_ALPHA
 
 # Found by this test: a descending threshold (negative beta on a residual stream)

@@ -5,12 +5,12 @@ import pytest
 import torch
 import torch.nn as nn
 
-from flows.estimate import step_estimate
-from flows.export import export_qonnx
-from flows.fold import layer_folds
-from flows.lower import lower_to_hw
-from flows.report import ops_per_image, peak_binary_ops, write_report
-from flows.streamline import streamline
+from flows.estimates.estimate import step_estimate
+from flows.frontend.export import export_qonnx
+from flows.build.fold import layer_folds
+from flows.frontend.lower import lower_to_hw
+from flows.build.report import ops_per_image, peak_binary_ops, write_report
+from flows.frontend.streamline import streamline
 from models.registry import create_model, model_info
 
 

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from flows.export import export_qonnx
-from flows.fold import auto_fold, layer_folds
-from flows.golden import run_golden
-from flows.lower import lower_to_hw
-from flows.rtlgen import generate_rtl
-from flows.rtlsim import simulate
-from flows.streamline import streamline
+from flows.frontend.export import export_qonnx
+from flows.build.fold import auto_fold, layer_folds
+from flows.sim.golden import run_golden
+from flows.frontend.lower import lower_to_hw
+from flows.backends.rtlgen import generate_rtl
+from flows.sim.rtlsim import simulate
+from flows.frontend.streamline import streamline
 from models.registry import create_model, model_info
 
 MODEL = "binarydensenet_nobn"
@@ -51,7 +51,7 @@ def test_shards_give_the_single_process_result(accelerator, monkeypatch):
     shape = hw.get_tensor_shape("global_in")
     images = np.random.default_rng(1).integers(0, 256, size=(6, *shape[1:]))
     one = simulate(rtl, images, workers=1)
-    monkeypatch.setattr("flows.verilator.PROGRESS_CYCLES", 1 << 12)
+    monkeypatch.setattr("flows.sim.verilator.PROGRESS_CYCLES", 1 << 12)
     seen = []
     three = simulate(rtl, images, workers=3, progress=lambda done, total: seen.append((done, total)))
     assert np.array_equal(three.outputs, one.outputs)

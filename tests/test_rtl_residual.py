@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from flows.export import export_qonnx
-from flows.fold import auto_fold, layer_folds
-from flows.golden import run_golden
-from flows.lower import lower_to_hw
-from flows.rtlgen import generate_rtl
-from flows.rtlsim import simulate
-from flows.streamline import streamline
+from flows.frontend.export import export_qonnx
+from flows.build.fold import auto_fold, layer_folds
+from flows.sim.golden import run_golden
+from flows.frontend.lower import lower_to_hw
+from flows.backends.rtlgen import generate_rtl
+from flows.sim.rtlsim import simulate
+from flows.frontend.streamline import streamline
 from models.registry import create_model, model_info
 from test_compile_zoo import _randomise
 

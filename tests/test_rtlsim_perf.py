@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flows.verilator import (SimulationError, build_harness, pack_beats, run_harness,
+from flows.sim.verilator import (SimulationError, build_harness, pack_beats, run_harness,
                              unpack_beats)
 
 FIFO = Path(__file__).resolve().parent.parent / "hw" / "rtl" / "bnn_fifo.v"
@@ -69,8 +69,8 @@ def test_paced_input_waits_for_each_group(fifo) -> None:
 def test_cnv_finn_folding_predicts_finn_rate(tmp_path: Path) -> None:
     """The folding `make bench-sim` simulates (cnv_w1a1, CIFAR-10): FINN's published
     PE/SIMD per layer gives FINN's slowest layer, 32,768 cycles, 3,052 FPS at 100 MHz."""
-    from flows.bench_sim import CASES, CLOCK_MHZ, CNV_FINN_FOLDING, _hardware
-    from flows.fold import layer_folds
+    from flows.bench.sim import CASES, CLOCK_MHZ, CNV_FINN_FOLDING, _hardware
+    from flows.build.fold import layer_folds
 
     folds = {f.name: f for f in layer_folds(_hardware(CASES["cnv"], tmp_path))}
     assert [(folds[f"MVTU_{i}"].pe, folds[f"MVTU_{i}"].simd) for i in range(9)] == CNV_FINN_FOLDING

@@ -8,12 +8,12 @@ import pytest
 import torch
 from qonnx.core.onnx_exec import execute_onnx
 
-from flows.build import BuildConfig, run_build
+from flows.build.steps import BuildConfig, run_build
 from flows.fileio import load_onnx
-from flows.golden import run_golden
-from flows.lower import score_node, to_hw_layout, without_label_select
-from flows.rtlgen import generate_rtl
-from flows.rtlsim import simulate
+from flows.sim.golden import run_golden
+from flows.frontend.lower import score_node, to_hw_layout, without_label_select
+from flows.backends.rtlgen import generate_rtl
+from flows.sim.rtlsim import simulate
 from models.checkpoint import load_model
 from models.datasets import load_raw, to_model_input
 from models.layers import binary_layers

@@ -7,9 +7,9 @@ from qonnx.core.onnx_exec import execute_onnx
 from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.util.basic import qonnx_make_model
 
-from flows.golden import run_golden
-from flows.lower import lower_to_hw
-from flows.streamline import streamline
+from flows.sim.golden import run_golden
+from flows.frontend.lower import lower_to_hw
+from flows.frontend.streamline import streamline
 
 Q = "qonnx.custom_op.general"
 

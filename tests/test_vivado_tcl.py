@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from flows.boards import load_board
-from flows.vivado import ACCEL, DMA, SCRIPT, write_project
+from flows.backends.vivado import ACCEL, DMA, SCRIPT, write_project
 
 
 # Unknown commands (all of Vivado's) are recorded with their evaluated arguments;
@@ -119,7 +119,7 @@ def test_wrapper_lints(tfc_build, manifest, tmp_path):
 
 
 def test_step_without_vivado_leaves_script(tfc_build, monkeypatch):
-    from flows.vivado import step_vivado
+    from flows.backends.vivado import step_vivado
 
     monkeypatch.setenv("PATH", "/nonexistent")
     cfg, model = tfc_build

@@ -5,7 +5,7 @@ import torch
 from qonnx.core.datatype import DataType
 from qonnx.core.onnx_exec import execute_onnx
 
-from flows.export import export_qonnx
+from flows.frontend.export import export_qonnx
 from models.registry import create_model, model_info
 from models.train import logits_of
 from zoo_names import ZOO

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.build import STEPS, BuildConfig, run_build
+from flows.build.steps import STEPS, BuildConfig, run_build
 
 MODEL = "tfc_w1a1_nobn"
 DEPLOY_INPUTS = ("export", "streamline", "lower", "fold", "golden", "rtl", "rtlsim", "deploy")

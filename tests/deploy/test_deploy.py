@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from flows.lower import to_hw_layout
+from flows.frontend.lower import to_hw_layout
 
 TOOLCHAIN = {"flows", "models", "torch", "qonnx", "brevitas", "onnx"}
 

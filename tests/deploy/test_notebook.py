@@ -2,7 +2,7 @@
 import nbformat
 from nbclient import NotebookClient
 
-from flows.deploy import NOTEBOOK
+from flows.backends.deploy import NOTEBOOK
 
 
 def test_notebook_runs_on_virtual_board(deploy_dir, monkeypatch, tmp_path):

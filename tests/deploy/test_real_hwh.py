@@ -15,12 +15,12 @@ import pytest
 from pynq import Clocks, Overlay
 from pynq.lib.dma import DMA as PynqDMA
 
-from flows.hwh import DMA_BASE, hwh_text
-from flows.pynq_driver import virtual_board
-from flows.pynq_driver.driver import (DMA_STREAM_WIDTH, AcceleratorConfig, StreamConfig, check_stream_widths,
+from flows.backends.hwh import DMA_BASE, hwh_text
+from flows.backends.pynq_driver import virtual_board
+from flows.backends.pynq_driver.driver import (DMA_STREAM_WIDTH, AcceleratorConfig, StreamConfig, check_stream_widths,
                                       fill_pl_clocks, hwh_parameters, hwh_pl_clocks_mhz, hwh_stream_widths)
-from flows.pynq_driver.packing import DataType
-from flows.vivado import DMA_LENGTH_WIDTH, DMA_MAX_BURST, dma_stream_width
+from flows.backends.pynq_driver.packing import DataType
+from flows.backends.vivado import DMA_LENGTH_WIDTH, DMA_MAX_BURST, dma_stream_width
 
 REAL_HWH = Path(pynqmetadata.__file__).parent / "tests" / "hwhs" / "resizer.hwh"
 PART, CLOCK_MHZ = "xc7z020clg400-1", 100.0
@@ -223,7 +223,7 @@ def test_generated_hwh_follows_vivado_where_pynq_and_the_driver_read():
     assert memranges(ours_root, DMA) == memranges(real_root, DMA)
 
     # The PS7: pynq's clock parameters under the 7-series names Vivado uses, and the
-    # UltraScale+ rate name as the only addition (see flows/hwh.py for why).
+    # UltraScale+ rate name as the only addition (see flows/backends/hwh.py for why).
     r, o = _module(real_root, PS), _module(ours_root, PS)
     rp, op = _params(r), _params(o)
     assert sorted(set(op) - set(rp)) == [f"PSU__CRL_APB__PL{i}_REF_CTRL__ACT_FREQMHZ" for i in range(4)]
@@ -274,7 +274,7 @@ def test_pynq_sees_the_generated_hwh_as_the_real_one(real, ours):
     (24, 80, {"axis_dwc_in": (4, 3), "axis_dwc_out": (10, 8)}),
 ])
 def test_stream_path_follows_the_board_flow(in_width, out_width, converters, tmp_path):
-    """DMA widths and width converters as flows/vivado.py builds them; the driver reads each."""
+    """DMA widths and width converters as flows/backends/vivado.py builds them; the driver reads each."""
     hwh = tmp_path / "design.hwh"
     hwh.write_text(_ours_hwh(in_width, out_width))
     root = ET.parse(hwh).getroot()

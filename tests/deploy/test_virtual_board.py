@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from pynq import Clocks
 
-from flows.pynq_driver import load_accelerator
-from flows.pynq_driver.driver import hwh_stream_widths
-from flows.pynq_driver.packing import DtypeError
+from flows.backends.pynq_driver import load_accelerator
+from flows.backends.pynq_driver.driver import hwh_stream_widths
+from flows.backends.pynq_driver.packing import DtypeError
 
 N = 600
 

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from rtl_files import rtl
-from flows import kernels
-from flows.verilator import Harness, SimulationError, build_harness, run_harness
+from flows.ops import kernels
+from flows.sim.verilator import Harness, SimulationError, build_harness, run_harness
 
 FORK_JOIN = """
 module fork_join #(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rtl_files import rtl
-from flows.verilator import build_harness, run_harness
+from flows.sim.verilator import build_harness, run_harness
 
 
 @pytest.mark.parametrize("in_w,out_w", [(8, 32), (32, 8), (3, 6), (100, 50), (8, 8)])

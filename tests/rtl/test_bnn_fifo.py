@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rtl_files import rtl
-from flows.verilator import SimulationError, build_harness, run_harness
+from flows.sim.verilator import SimulationError, build_harness, run_harness
 
 
 @pytest.mark.parametrize("width,depth", [(8, 2), (100, 5)])
@@ -49,7 +49,7 @@ def test_deadlock_detector_reports_missing_output() -> None:
 
 
 def test_progress_reports_output_beats(monkeypatch: pytest.MonkeyPatch) -> None:
-    import flows.verilator as verilator
+    import flows.sim.verilator as verilator
 
     monkeypatch.setattr(verilator, "PROGRESS_CYCLES", 1024)
     h = build_harness(rtl("bnn_fifo"), "bnn_fifo", {"WIDTH": 8, "DEPTH": 2})

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from rtl_files import rtl
-from flows import kernels
-from flows.verilator import build_harness, run_harness
+from flows.ops import kernels
+from flows.sim.verilator import build_harness, run_harness
 
 # (PIXELS, CH, PE, EW, SIGNED, OUT_BITS, OUT_PE)
 CONFIGS = [

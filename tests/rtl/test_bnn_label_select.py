@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rtl_files import rtl
-from flows.verilator import build_harness, run_harness
+from flows.sim.verilator import build_harness, run_harness
 
 
 @pytest.mark.parametrize("n,pe,ew,signed", [(10, 1, 8, 0), (12, 4, 16, 1), (6, 6, 4, 1), (7, 7, 3, 0)])

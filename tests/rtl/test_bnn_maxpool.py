@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from rtl_files import rtl
-from flows import kernels
-from flows.verilator import build_harness, run_harness
+from flows.ops import kernels
+from flows.sim.verilator import build_harness, run_harness
 
 # (H, W, CH, K, PE, EW, SIGNED)
 CONFIGS = [

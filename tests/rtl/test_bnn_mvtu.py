@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rtl_files import rtl
-from flows.verilator import Harness, build_harness, run_harness
+from flows.sim.verilator import Harness, build_harness, run_harness
 
 
 @dataclass(frozen=True)
@@ -188,8 +188,8 @@ def test_mvtu(c: Cfg, datapath: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("c", [c for c in CONFIGS if c.mw in (12, 27, 96)], ids=cfg_id)
 def test_flow_packs_weights_as_this_test_feeds_the_rtl(c: Cfg, tmp_path: Path) -> None:
-    """flows.rtl_words, which rtlgen uses, writes the ROM layout these RTL tests verify."""
-    from flows.rtl_words import hex_words as flow_hex, weight_words
+    """flows.backends.rtl_words, which rtlgen uses, writes the ROM layout these RTL tests verify."""
+    from flows.backends.rtl_words import hex_words as flow_hex, weight_words
 
     w, t, _ = random_problem(c, 4, seed=7)
     write_roms(c, w, t, tmp_path)

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 from rtl_files import rtl
-from flows import kernels
-from flows.rtl_words import RESIDUAL_FIELDS, hex_words, residual_add_words
-from flows.verilator import Harness, build_harness, run_harness
+from flows.ops import kernels
+from flows.backends.rtl_words import RESIDUAL_FIELDS, hex_words, residual_add_words
+from flows.sim.verilator import Harness, build_harness, run_harness
 
 DELAY_BITS = 2
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from rtl_files import rtl
 
-from flows.rtl_words import hex_words, score_affine_words
-from flows.verilator import build_harness, run_harness
+from flows.backends.rtl_words import hex_words, score_affine_words
+from flows.sim.verilator import build_harness, run_harness
 
 
 @pytest.mark.parametrize("c,pe,in_bits,signed", [(10, 1, 7, 0), (6, 3, 5, 1), (4, 4, 8, 1)])

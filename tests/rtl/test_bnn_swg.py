@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from rtl_files import rtl
-from flows import kernels
-from flows.verilator import Harness, build_harness, run_harness
+from flows.ops import kernels
+from flows.sim.verilator import Harness, build_harness, run_harness
 
 
 @dataclass(frozen=True)

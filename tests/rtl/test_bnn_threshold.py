@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from rtl_files import rtl
-from flows import kernels
-from flows.rtl_words import hex_words, stream_threshold_words
-from flows.verilator import Harness, build_harness, run_harness
+from flows.ops import kernels
+from flows.backends.rtl_words import hex_words, stream_threshold_words
+from flows.sim.verilator import Harness, build_harness, run_harness
 
 # (C, PE, IN_BITS, IN_SIGNED, T_BITS)
 CONFIGS = [

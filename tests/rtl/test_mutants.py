@@ -12,7 +12,7 @@ import pytest
 from rtl_files import rtl
 from test_bnn_mvtu import Cfg, random_problem, reference
 from test_bnn_mvtu import simulate as simulate_mvtu
-from flows.verilator import SimulationError, build_harness, run_harness
+from flows.sim.verilator import SimulationError, build_harness, run_harness
 
 
 def mutant(tmp_path: Path, module: str, original: str, replacement: str) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flows.verilator import pack_beats, unpack_beats
+from flows.sim.verilator import pack_beats, unpack_beats
 
 
 @pytest.mark.parametrize("ew,epb,signed", [(1, 13, False), (8, 49, False), (20, 16, True),

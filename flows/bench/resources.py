@@ -1,0 +1,120 @@
+"""Yosys against the analytic model: per layer of a built accelerator, or on the calibration set.
+
+    python -m flows.bench.resources                      # build/tfc_w1a1_nobn-Pynq-Z2 (make build first)
+    python -m flows.bench.resources --build-dir DIR
+    python -m flows.bench.resources --calibrate          # the MVTU configurations the model was fitted to
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+from flows.estimates.analytic import mvtu
+from flows.boards import load_board
+from flows.errors import FlowError
+from flows.estimates.estimate import estimate
+from flows.estimates.resources import KINDS, Resources
+from flows.estimates.yosys_synth import SynthJob, synthesise_all
+from flows.paths import REPO
+
+HW_RTL = REPO / "hw" / "rtl"
+# (MW, MH, PE, SIMD, IN_BITS, ACC_BITS, WEIGHT_BITS): XNOR and 8-bit-input layers, narrow to
+# wide folds, and layers with multi-bit weights (a grey 3x3 stem, an RGB one, layers on +-1 bits).
+CALIBRATION = [
+    (64, 64, 8, 8, 1, 7, 1), (64, 10, 2, 4, 1, 7, 1), (256, 64, 4, 16, 1, 9, 1), (128, 128, 16, 32, 1, 8, 1),
+    (512, 64, 1, 32, 1, 10, 1), (36, 16, 4, 12, 8, 16, 1), (784, 64, 8, 16, 8, 19, 1), (256, 256, 32, 4, 1, 9, 1),
+    (1024, 32, 2, 64, 1, 11, 1), (27, 64, 16, 3, 8, 16, 1),
+    (9, 32, 4, 9, 8, 16, 4), (9, 32, 16, 9, 8, 16, 4), (27, 64, 8, 9, 8, 18, 4), (9, 32, 8, 9, 8, 14, 2),
+    (27, 32, 4, 27, 8, 21, 8),
+    (64, 32, 4, 16, 1, 9, 4), (512, 10, 2, 32, 1, 13, 4),  # 4-bit transition / classifier on +-1 bits
+]
+
+
+def _row(name: str, y: Resources, a: Resources) -> str:
+    yd, ad = y.as_dict(), a.as_dict()
+    cells = [f"{yd[k]:>8,.4g} {ad[k]:>8,.4g} {(ad[k] - yd[k]) / yd[k]:>+6.0%}" if yd[k] else
+             f"{yd[k]:>8,.4g} {ad[k]:>8,.4g} {'':>6s}" for k in KINDS]
+    return f"{name:26s} " + " | ".join(cells)
+
+
+def _header() -> str:
+    return f"{'':26s} " + " | ".join(f"{k + ' yosys':>8s} {'model':>8s} {'err':>6s}" for k in KINDS)
+
+
+def bench_build(build_dir: Path, board_name: str) -> str:
+    rtl = build_dir / "rtl"
+    if not (rtl / "manifest.json").is_file():
+        raise FlowError(f"no {rtl / 'manifest.json'}; run `make build` first")
+    manifest = json.loads((rtl / "manifest.json").read_text())
+    board = load_board(board_name)
+    y = estimate(rtl, manifest, board, "yosys", log=lambda s: print(s, file=sys.stderr))
+    a = {e.name: e.resources for e in estimate(rtl, manifest, board, "analytic").layers}
+    lines = [_header()] + [_row(e.name, e.resources, a[e.name]) for e in y.layers]
+    lines.append(_row("total", y.total, Resources.total(list(a.values()))))
+    return "\n".join(lines)
+
+
+def bench_cnv_finn(board_name: str) -> str:
+    """cnv_w1a1 (CIFAR-10 shape, random weights) at FINN's published folding: the Yosys estimate."""
+    from flows.bench.sim import CASES, _hardware
+    from flows.backends.rtlgen import generate_rtl
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rtl = Path(tmp) / "rtl"
+        manifest = generate_rtl(_hardware(CASES["cnv"], Path(tmp)), rtl)
+        est = estimate(rtl, manifest, load_board(board_name), "yosys", log=lambda s: print(s, file=sys.stderr))
+        return est.table()
+
+
+def bench_calibration(only_multibit: bool = False) -> str:
+    jobs, model = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for mw, mh, pe, simd, ib, acc, wb in CALIBRATION:
+            if only_multibit and wb == 1:
+                continue
+            name = f"MVTU {mw}x{mh} PE{pe} SIMD{simd} {ib}b" + (f" w{wb}" if wb > 1 else "")
+            d = Path(tmp) / name.replace(" ", "_")
+            d.mkdir()
+            # Random weights and thresholds, so no ROM simplifies away; seeded for the Yosys cache.
+            rnd = random.Random(f"mvtu_{mw}x{mh}_p{pe}_s{simd}_i{ib}" + (f"_w{wb}" if wb > 1 else ""))
+            nf, sf = mh // pe, mw // simd
+            (d / "w.hex").write_text("".join(f"{rnd.getrandbits(pe * simd * wb):x}\n" for _ in range(nf * sf)))
+            (d / "t.hex").write_text("".join(f"{rnd.getrandbits(pe * acc):x}\n" for _ in range(nf)))
+            params = {"MW": mw, "MH": mh, "PE": pe, "SIMD": simd, "IN_BITS": ib, "ACC_BITS": acc, "USE_THRESH": 1,
+                      "WEIGHT_BITS": wb}
+            jobs[name] = SynthJob("bnn_mvtu", {**{k: str(v) for k, v in params.items()},
+                                               "WEIGHT_FILE": '"w.hex"', "THRESH_FILE": '"t.hex"'},
+                                  (HW_RTL / "bnn_mvtu.v", HW_RTL / "bnn_fifo.v"), d, "xc7")
+            model[name] = mvtu(**params)
+        measured = synthesise_all(jobs, lambda s: print(s, file=sys.stderr))
+    return "\n".join([_header()] + [_row(n, measured[n], model[n]) for n in jobs])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bench_resources", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--build-dir", type=Path, default=REPO / "build" / "tfc_w1a1_nobn-Pynq-Z2")
+    p.add_argument("--board", default="Pynq-Z2")
+    p.add_argument("--calibrate", action="store_true")
+    p.add_argument("--only-multibit", action="store_true", help="with --calibrate: the multi-bit weight entries")
+    p.add_argument("--cnv-finn", action="store_true", help="cnv_w1a1 at FINN's folding instead of a build")
+    args = p.parse_args(argv)
+    try:
+        if args.calibrate:
+            print(bench_calibration(args.only_multibit))
+        elif args.cnv_finn:
+            print(bench_cnv_finn(args.board))
+        else:
+            print(bench_build(args.build_dir, args.board))
+    except FlowError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,413 @@
+"""The build: a config dataclass drives a list of steps, each a function of (model, config).
+
+Every step writes its output under build/<model>-<board>/ atomically and
+records a digest of what it was built from, so an interrupted or repeated
+build skips the steps whose inputs did not change.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import signal
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.core.onnx_exec import execute_onnx
+
+from models.checkpoint import load_model, read_checkpoint
+from models.datasets import load_raw
+from models.registry import model_info
+
+from flows.build import fold as folding
+from flows.backends.deploy import step_deploy
+from flows.estimates.estimate import step_estimate
+from flows.backends.finn import step_finn
+from flows.build.report import step_report
+from flows.backends.vivado import step_vivado
+from flows.boards import Board, load_board
+from flows.build.folder import BuildFolder, locked
+from flows.errors import BuildConfigError, FlowError
+from flows.frontend.export import export_qonnx
+from flows.fileio import atomic_path, load_onnx, save_onnx, write_json
+from flows.sim.golden import run_golden
+from flows.backends.rtlgen import generate_rtl
+from flows.sim.rtlsim import compile_accelerator, default_workers, simulate, size_fifos
+from flows.frontend.lower import lower_to_hw, score_node, to_hw_layout
+from flows.frontend.streamline import INPUT_NAME, fixed_point_streams, streamline
+from flows.paths import REPO
+
+# Test images that FIFO sizing streams through the accelerator.
+SIZING_IMAGES = 4
+# The golden model runs the whole test set; the simulation takes its first N images.
+TEST_IMAGES = 10_000
+# A sanity bound, not a timing claim: no Zynq's fabric clock goes beyond it.
+MAX_CLOCK_MHZ = 1000.0
+# Everything a build can run or read as code: a change to any of it redoes every step. A hand-kept
+# list per step went stale (editing streamline.py left that step "up to date").
+CODE = ("flows/**/*.py", "flows/**/*.md", "models/**/*.py", "hw/**/*", "notebooks/*.ipynb")
+
+
+def code_digest(root: Path = REPO) -> str:
+    files = sorted({p for pattern in CODE for p in root.glob(pattern) if p.is_file() and "__pycache__" not in p.parts})
+    return _digest(*[str(p.relative_to(root)) for p in files], *files)
+
+
+@dataclass
+class BuildConfig:
+    model: str
+    board: str = "Pynq-Z2"
+    checkpoint: Path | None = None
+    output_dir: Path | None = None
+    clock_mhz: float | None = None
+    target_fps: float = 1_000_000.0
+    folding_config: Path | None = None
+    # An automatic folding reaches target_fps, or (fit_board: no target) goes as fast as it can, as
+    # long as its analytic estimate stays within max_utilisation of every board resource (LUT, FF,
+    # BRAM36, DSP; the rest is headroom for routing and the shell); otherwise it is the fastest
+    # folding that does.
+    fit_board: bool = False
+    max_utilisation: float = 0.85
+    n_verify: int = 20
+    n_sim: int = 200
+    data_dir: Path | None = None
+    backend: str = "bnnflow"  # "finn" also writes a FINN build folder (and runs FINN where it can)
+    estimate: str = "yosys"  # resource estimate: "yosys" (measured) or "analytic"
+    estimates_only: bool = False  # report resources without stopping on a design that does not fit
+    size_fifos: bool = True  # replace rule-of-thumb FIFO depths with simulated peaks (two extra compiles)
+    log: Callable[[str], None] = field(default=print, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.info = model_info(self.model)
+        self.board_data: Board = load_board(self.board)
+        if self.fit_board and self.folding_config is not None:
+            raise BuildConfigError("--target-fps max chooses the folding; it excludes --folding-config")
+        if not 0 < self.max_utilisation <= 1:
+            raise BuildConfigError(f"--max-utilisation {self.max_utilisation:g} is not in (0, 1]")
+        if self.checkpoint is None:
+            self.checkpoint = REPO / "checkpoints" / f"{self.model}.pt"
+        if not Path(self.checkpoint).is_file():
+            raise BuildConfigError(
+                f"no checkpoint for {self.model!r} at {self.checkpoint}; "
+                f"train one with `make train MODEL={self.model}` or pass --checkpoint PATH (CHECKPOINT=path with make)"
+            )
+        if self.output_dir is None:
+            self.output_dir = REPO / "build" / f"{self.model}-{self.board_data.name}"
+        self.output_dir = Path(self.output_dir)
+        if self.clock_mhz is None:
+            self.clock_mhz = self.board_data.default_clock_mhz
+        self._check_values()
+
+    def _check_values(self) -> None:
+        """Refuse out-of-range values before any step runs, naming the value and what is allowed."""
+        if not (math.isfinite(self.clock_mhz) and 0 < self.clock_mhz <= MAX_CLOCK_MHZ):
+            raise BuildConfigError(f"clock {self.clock_mhz:g} MHz is not in (0, {MAX_CLOCK_MHZ:g}] MHz")
+        if not (math.isfinite(self.target_fps) and self.target_fps > 0):
+            raise BuildConfigError(f"target {self.target_fps:g} FPS is not a positive finite number of images/s; "
+                                   "for the fastest folding that fits, use TARGET_FPS=max")
+        for name, value, most in (("images to simulate (N, --n-sim)", self.n_sim, TEST_IMAGES),
+                                  ("images to verify the graph stages on", self.n_verify, TEST_IMAGES)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+                raise BuildConfigError(f"{name}: {value!r} is not a whole number from 1 to {most:,}")
+        if self.folding_config is not None:
+            folding.read_folding_config(self.folding_config)
+        read_checkpoint(self.checkpoint)  # a damaged or non-finite checkpoint stops here, not in a step
+
+    @property
+    def target_cycles(self) -> int:
+        return 1 if self.fit_board else max(1, int(self.clock_mhz * 1e6 // self.target_fps))
+
+    @property
+    def fold_budget(self) -> dict | None:
+        """What an automatic folding depends on besides the graph (None: a folding_config decides)."""
+        if self.folding_config is not None:
+            return None
+        return {"board": self.board_data.name, "capacity": self.board_data.capacity,
+                "max_utilisation": self.max_utilisation}
+
+    def path(self, *parts: str) -> Path:
+        return self.output_dir.joinpath(*parts)
+
+    def test_images(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        images, labels = load_raw(self.info.dataset, "test", self.data_dir)
+        return images[:n], labels[:n]
+
+    def settings(self) -> dict:
+        d = {k: v for k, v in asdict(self).items() if k != "log"}
+        return {k: str(v) if isinstance(v, Path) else v for k, v in d.items()}
+
+
+def _digest(*items: object) -> str:
+    h = hashlib.sha256()
+    for item in items:
+        if isinstance(item, Path):
+            h.update(item.read_bytes() if item.is_file() else str(item).encode())
+        else:
+            h.update(json.dumps(item, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+# -- steps -----------------------------------------------------------------------
+
+
+def _verify_same_outputs(a: ModelWrapper, a_in: Callable, b: ModelWrapper, b_in: Callable, images: np.ndarray, what: str) -> None:
+    for i, img in enumerate(images):
+        oa = execute_onnx(a, {a.graph.input[0].name: a_in(img[None])})[a.graph.output[0].name]
+        ob = execute_onnx(b, {b.graph.input[0].name: b_in(img[None])})[b.graph.output[0].name]
+        if not np.array_equal(oa, ob):
+            raise FlowError(f"{what}: outputs differ on test image {i}: {oa.ravel()} vs {ob.ravel()}")
+
+
+def _pixels(img: np.ndarray) -> np.ndarray:
+    return img.astype(np.float32) / 256.0
+
+
+def _ints(img: np.ndarray) -> np.ndarray:
+    return img.astype(np.float32)
+
+
+def step_export(model: ModelWrapper | None, cfg: BuildConfig) -> ModelWrapper:
+    torch_model, meta = load_model(cfg.checkpoint, cfg.model)
+    cfg.log(f"  checkpoint {cfg.checkpoint} (test accuracy {meta.get('test_accuracy', 'n/a')})")
+    return export_qonnx(torch_model, cfg.info.input_shape)
+
+
+def step_streamline(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    out = streamline(model)
+    if out.get_tensor_datatype(INPUT_NAME) == DataType["BIPOLAR"]:
+        # Every later step feeds dataset bytes as the input codes; a sign input would take them as +-1.
+        quant = next(n for n in model.graph.node if n.op_type == "BipolarQuant" and
+                     model.get_initializer(n.input[0]) is None)
+        raise BuildConfigError(
+            f"model {cfg.model!r}: its input quantizer {quant.name!r} (BipolarQuant) takes the sign of the input, "
+            "but the build feeds 8-bit dataset images; it supports only an unsigned integer input quantizer"
+        )
+    images, _ = cfg.test_images(cfg.n_verify)
+    _verify_same_outputs(model, _pixels, out, _ints, images, "streamlining")
+    cfg.log(f"  execute_onnx: streamlined == QONNX on {len(images)} images")
+    for s in fixed_point_streams(out):
+        exact = "exact" if s["error_bound"] == 0 else f"error <= {s['error_bound']:.3g}"
+        cfg.log(f"  residual stream {s['node']}: {s['bits']} bits, step {s['scale']}, {exact}")
+    return out
+
+
+def step_lower(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    hw = lower_to_hw(model)
+    images, _ = cfg.test_images(cfg.n_verify)
+    golden = run_golden(hw, to_hw_layout(images))[hw.graph.output[0].name][:, 0]
+    for i, img in enumerate(images):
+        scores = execute_onnx(model, {INPUT_NAME: _ints(img[None])})[model.graph.output[0].name]
+        if int(np.argmax(scores)) != golden[i]:
+            raise FlowError(f"lowering: class differs on test image {i}")
+    cfg.log(f"  golden(hardware graph) class == streamlined class on {len(images)} images")
+    return hw
+
+
+def _fold_to_board(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    """The automatic folding for the target, or the fastest slower one whose analytic estimate
+    fits max_utilisation of the board."""
+    board = cfg.board_data
+    goal = "as fast as fits" if cfg.fit_board else f"target {cfg.target_fps:,.0f} FPS ({cfg.target_cycles:,} cycles)"
+    cfg.log(f"  {goal}; fitting to {board.name}: every resource <= {cfg.max_utilisation:.0%} of its capacity "
+            "(analytic estimate of the generated RTL)")
+    with tempfile.TemporaryDirectory(prefix="bnnflow-fit-") as tmp:
+        fit = folding.AnalyticFit(board, cfg.max_utilisation, Path(tmp))
+
+        def fits(m: ModelWrapper) -> bool:
+            ok = fit(m)
+            cfg.log(f"    {folding.bottleneck_cycles(m):>11,} cycles: {fit.describe(m)}{'' if ok else '  over'}")
+            return ok
+
+        target = folding.bottleneck_cycles(folding.auto_fold(model, cfg.target_cycles))
+        model = folding.fold_to_budget(model, fits, cfg.target_cycles)
+        cycles = folding.bottleneck_cycles(model)
+        if cycles > target:
+            cfg.log(f"  the target folding ({target:,} cycles) does not fit {board.name}")
+        cfg.log(f"  chose {cycles:,} cycles per image = {cfg.clock_mhz * 1e6 / cycles:,.0f} FPS at "
+                f"{cfg.clock_mhz:g} MHz; estimated {fit.describe(model)}")
+    return model
+
+
+def step_fold(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    if cfg.folding_config is not None:
+        model = folding.apply_folding_config(model, cfg.folding_config)
+    else:
+        model = _fold_to_board(model, cfg)
+    folding.write_folding_config(model, cfg.path("folding_config.json"))
+    for f in folding.layer_folds(model):
+        pe = f"PE {f.pe:4d}" if f.pe else " " * 7
+        simd = f"SIMD {f.simd:4d}" if f.simd else " " * 9
+        cfg.log(f"  {f.name:20s} {pe} {simd} {f.cycles:8d} cycles")
+    cfg.log(f"  predicted {folding.predicted_fps(model, cfg.clock_mhz):,.0f} FPS at {cfg.clock_mhz:g} MHz")
+    return model
+
+
+def step_golden(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    images, labels = cfg.test_images(TEST_IMAGES)
+    t0 = time.perf_counter()
+    score_tensor = score_node(model).output[0]
+    ctx = run_golden(model, to_hw_layout(images), extra=(score_tensor,))
+    seconds = time.perf_counter() - t0
+    pred = ctx[model.graph.output[0].name][:, 0]
+    scores = ctx[score_tensor]
+    acc = float((pred == labels).mean())
+    with atomic_path(cfg.path("golden.npz")) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, images=images, labels=labels, pred=pred, scores=scores)
+    write_json(cfg.path("golden.json"), {"images": len(images), "accuracy": acc, "seconds": seconds})
+    cfg.log(f"  golden model: {acc:.2%} on {len(images)} test images ({len(images) / seconds:,.0f} images/s)")
+    return model
+
+
+def step_rtl(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    manifest = generate_rtl(model, cfg.path("rtl"))
+    cfg.log(f"  {len(manifest['verilog'])} Verilog files, {len(manifest['memory_files'])} memory files in rtl/")
+    if cfg.size_fifos:
+        t0 = time.perf_counter()
+        images = to_hw_layout(np.load(cfg.path("golden.npz"))["images"][:SIZING_IMAGES])
+        depths = size_fifos(model, cfg.path("rtl"), images)
+        cfg.log(f"  FIFO depths from simulated peaks: {sum(depths.values()):,} words in {len(depths)} links "
+                f"({time.perf_counter() - t0:.0f} s)")
+    return model
+
+
+def _progress_lines(cfg: BuildConfig, unit: str, every_s: float = 10.0) -> Callable[[int, int], None]:
+    """A progress callback that logs (done, total) at most every `every_s` seconds, with an ETA."""
+    start = last = time.perf_counter()
+
+    def report(done: int, total: int) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        if done and now - last >= every_s:
+            last = now
+            left = (now - start) * (total - done) / done
+            cfg.log(f"    {done:,}/{total:,} {unit} ({now - start:.0f} s, about {left:.0f} s left)")
+
+    return report
+
+
+def step_rtlsim(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    golden = np.load(cfg.path("golden.npz"))
+    n = min(cfg.n_sim, len(golden["labels"]))
+    images, labels, expected = golden["images"][:n], golden["labels"][:n], golden["pred"][:n]
+    t0 = time.perf_counter()
+    compile_accelerator(cfg.path("rtl"))
+    workers = default_workers(n)
+    cfg.log(f"  compiled with Verilator in {time.perf_counter() - t0:.1f} s; simulating {n} test images"
+            + (f" in {workers} harness processes" if workers > 1 else ""))
+    t0 = time.perf_counter()
+    res = simulate(cfg.path("rtl"), to_hw_layout(images), progress=_progress_lines(cfg, "images"), workers=workers)
+    seconds = time.perf_counter() - t0
+    with atomic_path(cfg.path("sim", "outputs.npz")) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, outputs=res.outputs, in_cycles=res.in_cycles, out_cycles=res.out_cycles)
+    pred = res.outputs[:, 0]
+    bad = np.flatnonzero(pred != expected)
+    if bad.size:
+        i = int(bad[0])
+        raise FlowError(f"RTL simulation differs from the golden model on {bad.size} of {n} images "
+                        f"(first: image {i}, RTL {pred[i]}, golden {expected[i]})")
+    predicted = max(f.cycles for f in folding.layer_folds(model))
+    acc = float((pred == labels).mean())
+    result = {
+        "images": n, "accuracy": acc, "golden_accuracy": float((expected == labels).mean()),
+        "cycles_per_image": res.cycles_per_image, "predicted_cycles_per_image": predicted,
+        "latency_cycles": res.latency, "total_cycles": res.cycles, "seconds": seconds,
+        "fps_at_clock": cfg.clock_mhz * 1e6 / res.cycles_per_image, "clock_mhz": cfg.clock_mhz,
+    }
+    write_json(cfg.path("sim", "results.json"), result)
+    cfg.log(f"  RTL == golden on all {n} images; RTL accuracy {acc:.2%}")
+    cfg.log(f"  {res.cycles_per_image:.1f} cycles per image (folding predicts {predicted}), latency {res.latency} "
+            f"cycles, {result['fps_at_clock']:,.0f} FPS at {cfg.clock_mhz:g} MHz "
+            f"({res.cycles / seconds / 1e6:.1f} M simulated cycles/s)")
+    return model
+
+
+@dataclass(frozen=True)
+class Step:
+    """A build step; `output` is the graph it writes (None: it passes the graph through)."""
+
+    name: str
+    run: Callable[[ModelWrapper, BuildConfig], ModelWrapper]
+    output: str | None
+    settings: tuple[str, ...] = ()
+    # Files and folders the step writes besides its graph; nothing else writes them.
+    extra_outputs: tuple[str, ...] = ()
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return ((self.output,) if self.output else ()) + self.extra_outputs
+
+
+STEPS: list[Step] = [
+    Step("export", step_export, "01_qonnx.onnx", ("model",)),
+    Step("streamline", step_streamline, "02_streamlined.onnx", ("n_verify",)),
+    Step("lower", step_lower, "03_hw.onnx", ("n_verify",)),
+    Step("fold", step_fold, "04_folded.onnx", ("target_cycles", "folding_config", "fold_budget"),
+         ("folding_config.json",)),
+    Step("golden", step_golden, None, (), ("golden.npz", "golden.json")),
+    Step("rtl", step_rtl, None, ("size_fifos",), ("rtl",)),
+    Step("estimate", step_estimate, None, ("board", "estimate", "estimates_only"), ("estimate",)),
+    Step("rtlsim", step_rtlsim, None, ("n_sim",), ("sim/results.json", "sim/outputs.npz")),
+    Step("vivado", step_vivado, None, ("board", "clock_mhz"), ("vivado",)),
+    Step("deploy", step_deploy, None, ("clock_mhz",), ("deploy",)),
+    Step("finn", step_finn, None, ("board", "clock_mhz", "target_fps", "backend"), ("finn",)),
+    Step("report", step_report, None, ("board", "clock_mhz", "n_sim", "estimate", "backend"),
+         ("report.md", "cycles.png", "resources.png")),
+]
+
+
+def run_build(cfg: BuildConfig, steps: list[Step] | None = None) -> ModelWrapper:
+    """Run `steps` (all by default) into cfg.output_dir, skipping those whose record proves them
+    done; see build_folder for what a folder may hold at any moment."""
+    steps = STEPS if steps is None else steps
+    with locked(cfg.output_dir) as folder:
+        model = _run_steps(cfg, steps, folder)
+        folder.complete(cfg.settings())
+    return model
+
+
+def _run_steps(cfg: BuildConfig, steps: list[Step], folder: BuildFolder) -> ModelWrapper:
+    model: ModelWrapper | None = None
+    source = Path(cfg.checkpoint)
+    chain = code_digest()  # every step chains on it: new code redoes the whole build
+    rerun = False  # once a step runs, every later one runs too: their inputs are new
+    for i, step in enumerate(steps, 1):
+        settings = {k: getattr(cfg, k) for k in step.settings}
+        digest = _digest(step.name, chain, source, settings, *[v for v in settings.values() if isinstance(v, Path)])
+        t0 = time.perf_counter()
+        if not rerun and folder.fresh(step.name, digest):
+            cfg.log(f"[{i}/{len(steps)}] {step.name}: up to date")
+            model = None
+        else:
+            if not rerun:
+                rest = steps[i - 1:]
+                folder.discard([s.name for s in rest], [o for s in rest for o in s.outputs])
+                rerun = True
+            cfg.log(f"[{i}/{len(steps)}] {step.name}")
+            if model is None and source.suffix == ".onnx":
+                model = load_onnx(source)
+            _fault_point(step.name, "start")
+            model = step.run(model, cfg)
+            if step.output:
+                save_onnx(model, cfg.path(step.output))
+            _fault_point(step.name, "written")
+            folder.record(step.name, digest, step.outputs)
+            cfg.log(f"  done in {time.perf_counter() - t0:.1f} s")
+        chain = folder.chain(step.name)
+        if step.output:
+            source = cfg.path(step.output)
+    return model if model is not None else load_onnx(source)
+
+
+def _fault_point(step: str, when: str) -> None:
+    """The fault-injection seam of tests/test_fault_injection.py: BNNFLOW_FAULT=<step>:<when>:<signal>
+    sends the signal (KILL, INT) to this process at that point of that step."""
+    spec = os.environ.get("BNNFLOW_FAULT")
+    if spec and spec.rsplit(":", 1)[0] == f"{step}:{when}":
+        os.kill(os.getpid(), getattr(signal, "SIG" + spec.rsplit(":", 1)[1]))

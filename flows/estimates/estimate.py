@@ -1,0 +1,170 @@
+"""Resource estimate of a generated accelerator, per layer and in total, against the board.
+
+Works from rtl/ alone (manifest.json and the generated top), so it covers any
+model the RTL generator can emit: every module instance in the top is
+estimated, measured (Yosys; stream glue such as FIFOs and width converters
+always comes from the model) or modelled (flows.estimates.analytic), and charged to the
+manifest layer whose name prefixes the instance name (a layer's own unit
+plus the width converters and FIFOs generated in front of it).
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from qonnx.core.modelwrapper import ModelWrapper
+
+from flows.estimates.analytic import GLUE, analytic_resources
+from flows.boards import Board
+from flows.errors import BuildConfigError, FlowError
+from flows.fileio import write_json, write_text
+from flows.estimates.resources import KINDS, Resources
+from flows.estimates.yosys_synth import CACHE_DIR, YOSYS_FAMILY, SynthJob, synthesise_all
+
+if TYPE_CHECKING:
+    from flows.build.steps import BuildConfig
+
+METHODS = ("yosys", "analytic")
+# An instance in the generated top: `module #( .P(v), ... ) name (`.
+_INSTANCE = re.compile(r"^\s*(\w+)\s*#\(\s*((?:\.\w+\([^()]*\)\s*,?\s*)*)\)\s*(\w+)\s*\(", re.M)
+_PARAM = re.compile(r"\.(\w+)\(([^()]*)\)")
+
+
+@dataclass(frozen=True)
+class Instance:
+    module: str
+    name: str
+    params: dict[str, str]  # Verilog literals, strings keep their quotes
+    layer: str
+
+
+@dataclass
+class LayerEstimate:
+    name: str
+    modules: list[str]
+    resources: Resources
+
+
+@dataclass
+class Estimate:
+    method: str
+    board: Board
+    layers: list[LayerEstimate]
+
+    @property
+    def total(self) -> Resources:
+        return Resources.total([layer.resources for layer in self.layers])
+
+    def over_budget(self) -> dict[str, tuple[float, int]]:
+        """{kind: (needed, capacity)} for every resource the design needs more of than the board has."""
+        t = self.total.as_dict()
+        return {k: (t[k], self.board.capacity[k]) for k in KINDS if t[k] > self.board.capacity[k]}
+
+    def to_json(self) -> dict:
+        return {
+            "method": self.method, "board": self.board.name, "capacity": {k: self.board.capacity[k] for k in KINDS},
+            "layers": [{"name": e.name, "modules": e.modules, **e.resources.as_dict()} for e in self.layers],
+            "total": self.total.as_dict(), "fits": not self.over_budget(),
+        }
+
+    def table(self) -> str:
+        rows = [f"{'layer':18s} {'modules':34s} " + " ".join(f"{k:>8s}" for k in KINDS)]
+        for e in self.layers:
+            r = e.resources.as_dict()
+            rows.append(f"{e.name:18s} {', '.join(sorted(set(e.modules)))[:34]:34s} "
+                        + " ".join(f"{r[k]:8,.4g}" if k == "BRAM36" else f"{r[k]:8,.0f}" for k in KINDS))
+        t = self.total.as_dict()
+        cap = self.board.capacity
+        rows.append(f"{'total':18s} {'':34s} " + " ".join(f"{t[k]:8,.4g}" if k == "BRAM36" else f"{t[k]:8,.0f}"
+                                                          for k in KINDS))
+        rows.append(f"{self.board.name + ' capacity':18s} {'':34s} " + " ".join(f"{cap[k]:8,d}" for k in KINDS))
+        rows.append(f"{'utilisation':18s} {'':34s} " + " ".join(f"{t[k] / cap[k]:8.1%}" for k in KINDS))
+        return "\n".join(rows)
+
+    def fold_down_advice(self) -> list[str]:
+        """Per over-budget resource, the biggest users that together cover the excess."""
+        advice = []
+        for kind, (need, cap) in self.over_budget().items():
+            users = sorted(self.layers, key=lambda e: -e.resources.as_dict()[kind])
+            chosen, covered = [], 0.0
+            for e in users:
+                chosen.append(f"{e.name} ({e.resources.as_dict()[kind]:,.0f})")
+                covered += e.resources.as_dict()[kind]
+                if covered >= need - cap:
+                    break
+            advice.append(f"{kind} {need:,.0f} > {cap:,} ({need / cap:.0%}): fold down {', '.join(chosen)}")
+        return advice
+
+
+class ResourceBudgetError(FlowError):
+    """The design does not fit the board."""
+
+    def __init__(self, estimate: Estimate) -> None:
+        self.estimate = estimate
+        super().__init__(
+            f"the accelerator does not fit {estimate.board.name} ({estimate.board.part}), "
+            f"{estimate.method} estimate:\n{estimate.table()}\n"
+            + "\n".join(estimate.fold_down_advice())
+            + "\nLower PE/SIMD of those layers in a --folding-config (FOLDING_CONFIG), or leave the automatic "
+            "folding less of the board (--max-utilisation, its analytic budget); --estimates-only "
+            "(ESTIMATES_ONLY=1) reports without stopping."
+        )
+
+
+def instances(rtl_dir: Path, manifest: dict) -> list[Instance]:
+    """Every module instance of the generated top, charged to a manifest layer."""
+    text = (rtl_dir / f"{manifest['top']}.v").read_text()
+    layers = sorted((layer["name"] for layer in manifest["layers"]), key=len, reverse=True)
+    out = []
+    for m in _INSTANCE.finditer(text):
+        module, params, name = m.group(1), dict(_PARAM.findall(m.group(2))), m.group(3)
+        layer = next((n for n in layers if name.startswith(n + "_")), name)
+        out.append(Instance(module, name, {k: v.strip() for k, v in params.items()}, layer))
+    if not out:
+        raise FlowError(f"no module instances found in {rtl_dir / manifest['top']}.v")
+    return out
+
+
+def estimate(rtl_dir: Path, manifest: dict, board: Board, method: str,
+             log: Callable[[str], None] = print, cache_dir: Path = CACHE_DIR) -> Estimate:
+    if method not in METHODS:
+        raise BuildConfigError(f"unknown estimate method {method!r}; use one of {', '.join(METHODS)}")
+    insts = instances(rtl_dir, manifest)
+    if method == "yosys":
+        family = YOSYS_FAMILY.get(board.family)
+        if family is None:
+            raise BuildConfigError(f"no Yosys family for board family {board.family!r}; use --estimate analytic")
+        library = tuple(rtl_dir / f for f in manifest["verilog"] if f != f"{manifest['top']}.v")
+        jobs = {i.name: SynthJob(i.module, i.params, library, rtl_dir, family) for i in insts if i.module not in GLUE}
+        per_instance = synthesise_all(jobs, log, cache_dir)
+        per_instance.update({i.name: analytic_resources(i.module, i.params) for i in insts if i.module in GLUE})
+    else:
+        per_instance = {i.name: analytic_resources(i.module, i.params) for i in insts}
+    by_layer: dict[str, LayerEstimate] = {}
+    for i in insts:
+        e = by_layer.setdefault(i.layer, LayerEstimate(i.layer, [], Resources()))
+        e.modules.append(i.module)
+        e.resources = e.resources + per_instance[i.name]
+    return Estimate(method, board, list(by_layer.values()))
+
+
+def step_estimate(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    """Build step: estimate/resources.json and table.txt; stops on a design that does not fit."""
+    rtl = cfg.path("rtl")
+    manifest = json.loads((rtl / "manifest.json").read_text())
+    t0 = time.perf_counter()
+    est = estimate(rtl, manifest, cfg.board_data, cfg.estimate, cfg.log)
+    write_json(cfg.path("estimate", "resources.json"), est.to_json())
+    write_text(cfg.path("estimate", "table.txt"), est.table() + "\n")
+    cfg.log(f"  {cfg.estimate} estimate in {time.perf_counter() - t0:.1f} s:")
+    for line in est.table().splitlines():
+        cfg.log(f"    {line}")
+    if est.over_budget():
+        if not cfg.estimates_only:
+            raise ResourceBudgetError(est)
+        cfg.log("  does not fit the board (estimates only, continuing):\n    " + "\n    ".join(est.fold_down_advice()))
+    return model
