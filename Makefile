@@ -1,6 +1,8 @@
 # bnnflow: BN-free binary neural networks to verified Zynq dataflow accelerators.
 # `make setup` then `make test` on a fresh Debian machine; then `make build`.
 PY      := .venv/bin/python
+# Every target but setup and test goes through the project's one command line.
+BNNFLOW := .venv/bin/bnnflow
 MODEL   ?= tfc_w1a1_nobn
 BOARD   ?= Pynq-Z2
 N       ?= 10000
@@ -55,26 +57,26 @@ FLOW_ARGS = --backend $(BACKEND) --estimate $(ESTIMATE) $(if $(ESTIMATES_ONLY),-
             $(if $(FOLDING_CONFIG),--folding-config $(FOLDING_CONFIG)) $(if $(TARGET_FPS),--target-fps $(TARGET_FPS))
 
 build:
-	$(PY) -m flows.cli build --model $(MODEL) --board $(BOARD) $(CKPT_ARG) $(FLOW_ARGS) $(ARGS)
+	$(BNNFLOW) build --model $(MODEL) --board $(BOARD) $(CKPT_ARG) $(FLOW_ARGS) $(ARGS)
 
 rtlsim:
-	$(PY) -m flows.cli build --model $(MODEL) --board $(BOARD) --n-sim $(N) $(CKPT_ARG) $(FLOW_ARGS) $(ARGS)
+	$(BNNFLOW) build --model $(MODEL) --board $(BOARD) --n-sim $(N) $(CKPT_ARG) $(FLOW_ARGS) $(ARGS)
 
 validate:
-	$(PY) build/$(MODEL)-$(BOARD)/deploy/validate.py --virtual $(ARGS)
+	$(BNNFLOW) validate build/$(MODEL)-$(BOARD)/deploy --virtual $(ARGS)
 
 train:
-	$(PY) -m models.train --model $(MODEL) --threads $(THREADS) --device $(DEVICE) --precision $(PRECISION) \
+	$(BNNFLOW) train --model $(MODEL) --threads $(THREADS) --device $(DEVICE) --precision $(PRECISION) \
 	    $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(filter-out 0,$(PUBLISH)),--publish) $(ARGS)
 
 bench:
-	$(PY) -m flows.bench.golden $(ARGS)
+	$(BNNFLOW) bench golden $(ARGS)
 
 bench-resources:
-	$(PY) -m flows.bench.resources $(ARGS)
+	$(BNNFLOW) bench resources $(ARGS)
 
 bench-sim:
-	$(PY) -m flows.bench.sim $(ARGS)
+	$(BNNFLOW) bench sim $(ARGS)
 
 docker-test:
 	@docker info >/dev/null 2>&1 || { echo "make docker-test: no Docker engine here (\`docker info\` fails); start one, or run \`make test\` directly"; exit 1; }
@@ -83,13 +85,13 @@ docker-test:
 
 # N defaults to 100 networks here, not the 10,000 images of rtlsim.
 fuzz:
-	$(PY) -m flows.testing.fuzz --n $(if $(filter command line,$(origin N)),$(N),100) $(if $(SEED),--seed $(SEED)) $(ARGS)
+	$(BNNFLOW) fuzz --n $(if $(filter command line,$(origin N)),$(N),100) $(if $(SEED),--seed $(SEED)) $(ARGS)
 
 bench-train:
-	$(PY) -m models.bench_train --threads $(THREADS) $(ARGS)
+	$(BNNFLOW) bench train --threads $(THREADS) $(ARGS)
 
 list:
-	$(PY) -m flows.cli list
+	$(BNNFLOW) list
 
 clean:
 	rm -rf build runs .pytest_cache

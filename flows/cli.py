@@ -1,4 +1,15 @@
-"""Command line: `python -m flows.cli build --model M --board B` (what `make build` runs)."""
+"""bnnflow: the command line of the whole project (what every `make` target runs).
+
+    bnnflow build --model M --board B    checkpoint -> verified accelerator under build/M-B/
+    bnnflow list                         known models and boards
+    bnnflow train ...                    train a zoo model (models.train)
+    bnnflow bench golden|sim|resources|train ...   the benchmarks
+    bnnflow fuzz ...                     random networks through the flow and the RTL
+    bnnflow compare | sensitivity ...    training curves side by side; per-layer sensitivity
+    bnnflow validate DEPLOY_DIR ...      a build's deploy package on the virtual board
+
+`bnnflow COMMAND --help` gives each command's options.
+"""
 from __future__ import annotations
 
 import argparse
@@ -50,6 +61,38 @@ def _list(args: argparse.Namespace) -> None:
     print("boards: " + ", ".join(list_boards()))
 
 
+# Commands whose options belong to the module that runs them: bnnflow passes the rest of the line on.
+DELEGATED = {
+    "train": ("models.train", "train a zoo model into runs/<model>/ (--publish: also checkpoints/)"),
+    "fuzz": ("flows.testing.fuzz", "random networks through export, streamline, lower, golden and RTL"),
+    "compare": ("models.compare", "overlay the training curves of several runs"),
+    "sensitivity": ("models.layer_sensitivity", "accuracy cost of binarising each layer"),
+}
+BENCHES = {
+    "golden": ("flows.bench.golden", "golden model vs qonnx execute_onnx; cycles and FPS per model"),
+    "sim": ("flows.bench.sim", "Verilator cycles/s and simulated FPS"),
+    "resources": ("flows.bench.resources", "Yosys vs analytic resources per layer"),
+    "train": ("models.bench_train", "time a training epoch of every zoo model"),
+}
+
+
+def _delegate(module: str, argv: list[str]) -> int:
+    import importlib
+
+    return int(importlib.import_module(module).main(argv) or 0)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    """Run the deploy package's own validate.py, as a user on the board would (it imports nothing of ours)."""
+    import subprocess
+
+    script = Path(args.deploy_dir) / "validate.py"
+    if not script.is_file():
+        raise FlowError(f"{args.deploy_dir} is not a deploy package (no validate.py); "
+                        "build one with `bnnflow build`, it is build/<model>-<board>/deploy/")
+    return subprocess.call([sys.executable, str(script), *args.rest])
+
+
 def _target_fps(text: str) -> float | str:
     if text.strip().lower() == "max":
         return "max"
@@ -63,7 +106,7 @@ def _target_fps(text: str) -> float | str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bnnflow", description=__doc__)
+    p = argparse.ArgumentParser(prog="bnnflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="checkpoint -> verified accelerator")
     b.add_argument("--model", required=True)
@@ -91,14 +134,36 @@ def parser() -> argparse.ArgumentParser:
     b.set_defaults(func=_build)
     ls = sub.add_parser("list", help="known models and boards")
     ls.set_defaults(func=_list)
+    # Listed for --help; main() hands their command lines to their modules before argparse sees them.
+    for name, (_, text) in DELEGATED.items():
+        sub.add_parser(name, help=text)
+    bench = sub.add_parser("bench", help="benchmarks: " + ", ".join(BENCHES))
+    which = bench.add_subparsers(dest="bench", required=True)
+    for name, (_, text) in BENCHES.items():
+        which.add_parser(name, help=text)
+    v = sub.add_parser("validate", help="run a deploy package's validate.py (--virtual: on the virtual board)")
+    v.add_argument("deploy_dir", type=Path, help="build/<model>-<board>/deploy")
+    v.add_argument("rest", nargs=argparse.REMAINDER, help="validate.py's options, e.g. --virtual -n 100")
+    v.set_defaults(func=_validate)
     return p
 
 
+def _delegated(argv: list[str]) -> tuple[str, list[str]] | None:
+    if argv and argv[0] in DELEGATED:
+        return DELEGATED[argv[0]][0], argv[1:]
+    if len(argv) > 1 and argv[0] == "bench" and argv[1] in BENCHES:
+        return BENCHES[argv[1]][0], argv[2:]
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     warnings.filterwarnings("ignore", message=".*fast_hadamard_transform.*")
+    delegated = _delegated(argv)
+    if delegated is None:
+        args = parser().parse_args(argv)
     try:
-        args.func(args)
+        code = _delegate(*delegated) if delegated else args.func(args)
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -112,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {e.filename}" if e.filename else ""
         print(f"error: {e.strerror or e}{where}", file=sys.stderr)
         return 1
-    return 0
+    return int(code or 0)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Time training per zoo model on this machine and print a table.
 
-    python -m models.bench_train [--models a b] [--batches 5] [--threads 1]
+    bnnflow bench train [--models a b] [--batches 5] [--threads 1]
 
 Each model trains `--batches` batches of `--batch-size` (Adam + AGC, binary
 weights, the recipe's step 2) on random images of its input shape after one
@@ -120,7 +120,7 @@ def format_table(rows: Sequence[Bench], batches: int, batch_size: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m models.bench_train", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="bnnflow bench train", description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="*", default=None, help="registry names (default: all)")
     p.add_argument("--batches", type=int, default=5, help="timed batches per model after one warm-up")
     p.add_argument("--batch-size", type=int, default=256)

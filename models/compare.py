@@ -1,6 +1,6 @@
 """Overlay the test-accuracy curves of several training runs in one plot.
 
-    python -m models.compare BN-free=runs/binarydensenet_nobn BN=runs/binarydensenet_bn -o cmp.png
+    bnnflow compare BN-free=runs/binarydensenet_nobn BN=runs/binarydensenet_bn -o cmp.png
 
 Each argument is LABEL=RUN, RUN a run folder (its metrics.json) or a
 metrics.json or metrics.csv itself, such as the shipped docs/training/<model>.csv. Epochs count across both steps, so runs whose step 1
@@ -85,7 +85,7 @@ def _labelled(spec: str) -> tuple[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m models.compare", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="bnnflow compare", description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", metavar="LABEL=RUN")
     p.add_argument("-o", "--out", required=True, help="PNG to write")
     p.add_argument("--title", default="")

@@ -1,6 +1,6 @@
 """Which layers lose accuracy when their weights turn binary?
 
-    python -m models.layer_sensitivity runs/binarydensenet_nobn/step1.pt [--images 3000]
+    bnnflow sensitivity runs/binarydensenet_nobn/step1.pt [--images 3000]
 
 Takes a model trained with real weights (the step1.pt of a two-step run) and
 scores it on the first --images test images with every layer real, with one
@@ -66,7 +66,7 @@ def format_table(rows: list[Sensitivity]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m models.layer_sensitivity", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="bnnflow sensitivity", description=__doc__.splitlines()[0])
     p.add_argument("checkpoint", help="a checkpoint trained with real weights, e.g. runs/<model>/step1.pt")
     p.add_argument("--images", type=int, default=3000, help="first N test images (default %(default)s)")
     p.add_argument("--data-dir", default=None, help="dataset folder (default: the dataset's own)")

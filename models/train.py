@@ -6,14 +6,14 @@ strategies help BNNs optimization?", 2021). Each step uses Adam with a learning
 rate decaying linearly to zero. AGC stands in for the stability batch
 normalization would give ("BNN - BN = ?", Chen et al. 2021).
 
-    python -m models.train --model tfc_w1a1_nobn --epochs 3
+    bnnflow train --model tfc_w1a1_nobn --epochs 3
     torchrun --nproc_per_node 2 -m models.train --model tfc_w1a1_nobn
 
 Writes runs/<model>/: final.pt (weights of the last epoch of the last step),
 metrics.csv, metrics.json, curves.png, and last.pt to resume from. The shipped
 checkpoints/<model>.pt changes only when asked:
 
-    python -m models.train --model tfc_w1a1_nobn --epochs 30 --publish   # make train ... PUBLISH=1
+    bnnflow train --model tfc_w1a1_nobn --epochs 30 --publish   # make train ... PUBLISH=1
 
 --publish copies final.pt to checkpoints/<model>.pt (or --out-dir's), saying in
 one line which accuracy replaces which. --out-dir DIR alone also writes
@@ -582,7 +582,7 @@ def _meta(
 
 def _parser() -> argparse.ArgumentParser:
     d = TrainConfig()
-    p = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="bnnflow train", description=__doc__.splitlines()[0])
     p.add_argument("--model", default=d.model, help="registry model name (default %(default)s)")
     p.add_argument("--dataset", default=None, help="dataset name (default: the model's)")
     p.add_argument("--data-dir", default=None, help="dataset folder (Fashion-MNIST: also $BNNFLOW_DATA)")

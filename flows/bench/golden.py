@@ -107,7 +107,7 @@ def bench_folding(name: str, board: str, target_fps: float, max_utilisation: flo
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(prog="bnnflow bench golden", description=__doc__)
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--qonnx-images", type=int, default=50)
     p.add_argument("--board", default="Pynq-Z2")

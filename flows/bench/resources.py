@@ -1,8 +1,8 @@
 """Yosys against the analytic model: per layer of a built accelerator, or on the calibration set.
 
-    python -m flows.bench.resources                      # build/tfc_w1a1_nobn-Pynq-Z2 (make build first)
-    python -m flows.bench.resources --build-dir DIR
-    python -m flows.bench.resources --calibrate          # the MVTU configurations the model was fitted to
+    bnnflow bench resources                      # build/tfc_w1a1_nobn-Pynq-Z2 (make build first)
+    bnnflow bench resources --build-dir DIR
+    bnnflow bench resources --calibrate          # the MVTU configurations the model was fitted to
 """
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def bench_calibration(only_multibit: bool = False) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="bench_resources", description=__doc__,
+    p = argparse.ArgumentParser(prog="bnnflow bench resources", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--build-dir", type=Path, default=REPO / "build" / "tfc_w1a1_nobn-Pynq-Z2")
     p.add_argument("--board", default="Pynq-Z2")

@@ -1,7 +1,7 @@
 """Verilator simulation speed and simulated throughput of stitched accelerators.
 
-    python -m flows.bench.sim                 # tfc, binarydensenet, cnv_w1a1 (FINN folding)
-    python -m flows.bench.sim --only tfc --images 10000
+    bnnflow bench sim                 # tfc, binarydensenet, cnv_w1a1 (FINN folding)
+    bnnflow bench sim --only tfc --images 10000
 
 Weights are random (cycles do not depend on them); every run checks RTL == golden.
 Simulated cycles/s counts the harness run only, not the (cached) compile: once
@@ -106,7 +106,8 @@ def run_case(case: Case, images: int, scratch: Path, max_workers: int = 1) -> di
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="bnnflow bench sim", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", choices=sorted(CASES), action="append", help="cases to run (default: all)")
     p.add_argument("--images", type=int, help="images per case (default: per case)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,

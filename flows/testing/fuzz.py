@@ -15,7 +15,7 @@ run. For each network:
    last-layer integer out of the RTL must equal the golden model's.
 
 A failure is printed with its stage, saved as a Python file under
-<out>/failures/ that rebuilds the network (`python -m flows.testing.fuzz --replay FILE`
+<out>/failures/ that rebuilds the network (`bnnflow fuzz --replay FILE`
 runs it again and says which of export and streamline first disagrees with
 Brevitas), and the run goes on.
 
@@ -185,7 +185,7 @@ def _prune_cache(root: Path, keep: int) -> None:
 def failure_text(topology: Topology, seed: int, failure: StageFailure, run: str) -> str:
     message = "\n".join(f"# {line}" for line in str(failure).splitlines())
     return (f'"""make fuzz failure: {run}, stage {failure.stage}.\n\n'
-            f"Reproduce: .venv/bin/python -m flows.testing.fuzz --replay THIS_FILE\n"
+            f"Reproduce: .venv/bin/bnnflow fuzz --replay THIS_FILE\n"
             f'As a regression test: @example(topology=<TOPOLOGY>, seed=<SEED>) in tests/test_property_topologies.py.\n"""\n'
             f"from flows.testing.random_networks import *  # noqa: F403\n\n"
             f"TOPOLOGY = {topology!r}\nSEED = {seed}\n\n{message}\n")
@@ -291,7 +291,7 @@ def fuzz(n: int, seed: int, out: Path, log=print) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m flows.testing.fuzz", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="bnnflow fuzz", description=__doc__.splitlines()[0])
     p.add_argument("-n", "--n", type=int, default=100, help="networks to check")
     p.add_argument("--seed", type=int, default=None, help="run seed (default: a fresh random one)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="work folder; failures under OUT/failures")
