@@ -24,17 +24,15 @@ training starts. Under torchrun every process trains on its shard and only rank
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import math
-import os
 import random
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -45,99 +43,19 @@ from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Tenso
 from tqdm import tqdm
 
 from .agc import AGC
-from .checkpoint import RESUME_KEYS, CheckpointError, load_model, load_weights, read_checkpoint, save_checkpoint
+from .train_config import ConfigError, TrainConfig, TrainResult, plan_steps
+from .distill import distillation_loss, frozen, load_teacher
+from .distributed import Dist, all_reduce_sum, init_distributed
+from .checkpoint import RESUME_KEYS, CheckpointError, load_weights, read_checkpoint, save_checkpoint
 from .datasets import AUGMENTATIONS, DatasetError, get_dataset, train_augmentation
 from .layers import binary_layers, set_weight_binarization
 from .metrics import plot_curves, write_metrics
-from .registry import UnknownModelError, create_model, list_models, model_info
+from .registry import create_model, list_models, model_info
 
 
 POSTFIX_EVERY = 20
 PUBLISH_DIR = "checkpoints"  # where --publish puts <model>.pt unless --out-dir names another folder
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
-
-
-class ConfigError(ValueError):
-    """The training configuration cannot work (bad value, dataset/model mismatch, bad resume)."""
-
-
-@dataclass
-class TrainConfig:
-    model: str = "tfc_w1a1_nobn"
-    dataset: str | None = None  # None: the model's registry default
-    data_dir: str | None = None
-    epochs: int = 30  # per step; 30 + 30 reach ~85% on Fashion-MNIST for tfc_w1a1_nobn
-    epochs_step2: int | None = None  # None: as many as step 1
-    batch_size: int = 256  # global: split across torchrun processes
-    lr: float | None = None  # None: the registry entry's learning rate
-    lr_step2: float | None = None  # None: lr
-    weight_decay_step1: float = 5e-6
-    weight_decay_step2: float = 0.0
-    agc_lambda: float = 0.02  # 0 turns AGC off
-    two_step: bool = True
-    seed: int = 0
-    out_dir: str | None = None  # also write <out_dir>/<model>.pt; None: PUBLISH_DIR if publish, else nowhere
-    publish: bool = False  # write the result to <out_dir or PUBLISH_DIR>/<model>.pt, even over a git-tracked file
-    runs_dir: str = "runs"
-    resume: str | None = None
-    num_workers: int = 0
-    threads: int | None = None
-    limit_train_batches: int | None = None
-    limit_test_batches: int | None = None
-    kd_teacher: str | None = None
-    kd_step1: bool = False  # step 2 distils from the step-1 model (real weights, frozen)
-    device: str = "cpu"
-    precision: str = "fp32"  # "bf16": training forward passes under bfloat16 autocast
-    augment: str | None = None  # None: the dataset's default (crop-flip on CIFAR-10, none on Fashion-MNIST)
-    progress: bool | None = None  # None: a bar only when stderr is a terminal
-
-
-@dataclass(frozen=True)
-class StepPlan:
-    index: int
-    binary_weights: bool
-    weight_decay: float
-    epochs: int
-    lr: float
-
-
-@dataclass
-class TrainResult:
-    checkpoint: Path  # runs/<model>/final.pt: the trained weights, always written
-    run_dir: Path
-    test_accuracy: float
-    history: list[dict[str, Any]] = field(default_factory=list)
-    published: Path | None = None  # the copy in out_dir (e.g. checkpoints/<model>.pt), if one was written
-
-
-@dataclass(frozen=True)
-class _Dist:
-    rank: int = 0
-    world_size: int = 1
-    owns_group: bool = False
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def active(self) -> bool:
-        return self.world_size > 1
-
-
-def plan_steps(config: TrainConfig) -> list[StepPlan]:
-    """Two steps (real then binary weights), or one step with binary weights from the start.
-
-    config.lr must be resolved (not None) by now.
-    """
-    lr = float(config.lr)
-    if config.two_step:
-        return [
-            StepPlan(1, False, config.weight_decay_step1, config.epochs, lr),
-            StepPlan(2, True, config.weight_decay_step2, config.epochs_step2 or config.epochs,
-                     config.lr_step2 or lr),
-        ]
-    return [StepPlan(1, True, config.weight_decay_step1, config.epochs, lr)]
 
 
 def seed_everything(seed: int) -> None:
@@ -168,28 +86,6 @@ def linear_decay(optimizer: torch.optim.Optimizer, total_iterations: int) -> tor
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: max(0.0, 1.0 - it / total))
 
 
-def distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy against the teacher's softmax (ReActNet's distributional loss)."""
-    return -(F.softmax(teacher, dim=1) * F.log_softmax(student, dim=1)).sum(dim=1).mean()
-
-
-def load_teacher(path: str | os.PathLike) -> nn.Module:
-    """A frozen model from a checkpoint, computing what it computed when it was saved.
-
-    A step-1 snapshot of a two-step run (runs/<model>/step1.pt) was trained
-    with real weights, so it teaches with real weights, not with their signs.
-    """
-    teacher, meta = load_model(path)
-    return _frozen(teacher, real_weights=bool(meta.get("two_step")) and meta.get("step") == 1)
-
-
-def _frozen(teacher: nn.Module, real_weights: bool) -> nn.Module:
-    """The teacher in eval mode, without gradients, with real weights if it was trained with them."""
-    if real_weights:
-        set_weight_binarization(teacher, False)
-    return teacher.eval().requires_grad_(False)
-
-
 def _step1_teacher(config: TrainConfig, model: nn.Module, resuming_step2: bool) -> nn.Module:
     """The teacher of a --kd-step1 run's step 2: the model as step 1 left it.
 
@@ -197,7 +93,7 @@ def _step1_teacher(config: TrainConfig, model: nn.Module, resuming_step2: bool) 
     turn binary; resuming in step 2, it is the step1.pt the run saved beside last.pt.
     """
     if not resuming_step2:
-        return _frozen(copy.deepcopy(model), real_weights=True)
+        return frozen(copy.deepcopy(model), real_weights=True)
     snapshot = Path(config.resume).with_name("step1.pt")
     if not snapshot.is_file():
         raise ConfigError(f"--kd-step1 resumes step 2 from {config.resume} but its teacher {snapshot} is missing; "
@@ -205,25 +101,7 @@ def _step1_teacher(config: TrainConfig, model: nn.Module, resuming_step2: bool) 
     return load_teacher(snapshot).to(next(model.parameters()).device)
 
 
-def _init_distributed() -> _Dist:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1 or "RANK" not in os.environ:
-        return _Dist()
-    owns = not dist.is_initialized()
-    if owns:
-        dist.init_process_group(backend="gloo")
-    return _Dist(dist.get_rank(), dist.get_world_size(), owns)
-
-
-def _all_reduce_sum(values: list[float], ctx: _Dist) -> list[float]:
-    if not ctx.active:
-        return values
-    t = torch.tensor(values, dtype=torch.float64)
-    dist.all_reduce(t)
-    return t.tolist()
-
-
-def _train_loader(data: TensorDataset, config: TrainConfig, ctx: _Dist, epoch_index: int) -> DataLoader:
+def _train_loader(data: TensorDataset, config: TrainConfig, ctx: Dist, epoch_index: int) -> DataLoader:
     # DistributedSampler also serves the single-process case: its shuffle is a
     # pure function of (seed, epoch), which makes a resumed run replay exactly.
     sampler = DistributedSampler(data, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed)
@@ -255,7 +133,7 @@ def evaluate(
         correct += int((pred == labels[start : start + batch_size]).sum())
         total += len(pred)
     model.train(was_training)
-    correct, total = _all_reduce_sum([correct, total], _Dist(rank, world_size))
+    correct, total = all_reduce_sum([correct, total], Dist(rank, world_size))
     return correct / max(total, 1)
 
 
@@ -445,7 +323,7 @@ def _publish(config: TrainConfig, target: Path, model: nn.Module, meta: dict[str
 
 def train(config: TrainConfig) -> TrainResult:
     """Run the configured training; under torchrun, every process calls this."""
-    ctx = _init_distributed()
+    ctx = init_distributed()
     try:
         return _train(config, ctx)
     finally:
@@ -453,7 +331,7 @@ def train(config: TrainConfig) -> TrainResult:
             dist.destroy_process_group()
 
 
-def _train(config: TrainConfig, ctx: _Dist) -> TrainResult:
+def _train(config: TrainConfig, ctx: Dist) -> TrainResult:
     dataset = _validate(config)
     if config.lr is None:
         config = replace(config, lr=model_info(config.model).lr)
@@ -515,7 +393,7 @@ def _train(config: TrainConfig, ctx: _Dist) -> TrainResult:
                     net, _train_loader(train_set, config, ctx, epoch_index), agc, scheduler,
                     batches_per_epoch, augment, generator, teacher, bar, config.precision,
                 )
-            loss_sum, correct, seen = _all_reduce_sum([loss_sum, correct, seen], ctx)
+            loss_sum, correct, seen = all_reduce_sum([loss_sum, correct, seen], ctx)
             test_acc = evaluate(model, test_set, limit_batches=config.limit_test_batches,
                                 rank=ctx.rank, world_size=ctx.world_size)
             record = {
@@ -556,7 +434,7 @@ def _train(config: TrainConfig, ctx: _Dist) -> TrainResult:
     return TrainResult(checkpoint, run_dir, final_acc, history, target)
 
 
-def _bar_disabled(config: TrainConfig, ctx: _Dist) -> bool | None:
+def _bar_disabled(config: TrainConfig, ctx: Dist) -> bool | None:
     if not ctx.is_main:
         return True
     return None if config.progress is None else not config.progress
@@ -580,82 +458,7 @@ def _meta(
     return meta
 
 
-def _parser() -> argparse.ArgumentParser:
-    d = TrainConfig()
-    p = argparse.ArgumentParser(prog="bnnflow train", description=__doc__.splitlines()[0])
-    p.add_argument("--model", default=d.model, help="registry model name (default %(default)s)")
-    p.add_argument("--dataset", default=None, help="dataset name (default: the model's)")
-    p.add_argument("--data-dir", default=None, help="dataset folder (Fashion-MNIST: also $BNNFLOW_DATA)")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="epochs per step (default %(default)s)")
-    p.add_argument("--epochs2", type=int, default=None, help="epochs of step 2 (default: --epochs)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the model's, see `make list`)")
-    p.add_argument("--lr2", type=float, default=None, help="peak learning rate of step 2 (default: --lr)")
-    p.add_argument("--wd1", type=float, default=d.weight_decay_step1, help="weight decay in step 1")
-    p.add_argument("--wd2", type=float, default=d.weight_decay_step2, help="weight decay in step 2")
-    p.add_argument("--agc", type=float, default=d.agc_lambda, help="AGC clipping lambda, 0 disables")
-    p.add_argument("--one-step", action="store_true", help="binary weights from the start, no step 2")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--out-dir", default=None,
-                   help="also write OUT_DIR/<model>.pt (refused over a git-tracked file without --publish)")
-    p.add_argument("--publish", action="store_true",
-                   help=f"write the result to {PUBLISH_DIR}/<model>.pt (or --out-dir's), replacing the shipped one")
-    p.add_argument("--runs-dir", default=d.runs_dir)
-    p.add_argument("--resume", default=None, help="runs/<model>/last.pt of an interrupted run")
-    p.add_argument("--num-workers", type=int, default=d.num_workers)
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    p.add_argument("--limit-train-batches", type=int, default=None)
-    p.add_argument("--limit-test-batches", type=int, default=None)
-    p.add_argument("--kd-teacher", default=None,
-                   help="checkpoint of a teacher model to distil from; runs/<model>/step1.pt teaches with real weights")
-    p.add_argument("--kd-step1", action="store_true",
-                   help="step 2 distils from the model step 1 trained (its real weights)")
-    p.add_argument("--device", default=d.device)
-    p.add_argument("--augment", default=None, choices=AUGMENTATIONS,
-                   help="training augmentation (default: crop-flip on CIFAR-10, none on Fashion-MNIST)")
-    p.add_argument("--precision", default=d.precision, choices=sorted(PRECISIONS),
-                   help="bf16: mixed-precision training forward (evaluation stays float32)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
-
-
-def config_from_args(argv: Sequence[str] | None = None) -> TrainConfig:
-    a = _parser().parse_args(argv)
-    return TrainConfig(
-        model=a.model, dataset=a.dataset, data_dir=a.data_dir, epochs=a.epochs, epochs_step2=a.epochs2,
-        batch_size=a.batch_size, lr=a.lr, lr_step2=a.lr2, weight_decay_step1=a.wd1, weight_decay_step2=a.wd2, agc_lambda=a.agc,
-        two_step=not a.one_step, seed=a.seed, out_dir=a.out_dir, publish=a.publish, runs_dir=a.runs_dir,
-        resume=a.resume, num_workers=a.num_workers, threads=a.threads, limit_train_batches=a.limit_train_batches,
-        limit_test_batches=a.limit_test_batches, kd_teacher=a.kd_teacher, kd_step1=a.kd_step1,
-        device=a.device, precision=a.precision, augment=a.augment,
-        progress=False if a.no_progress else None,
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    config = config_from_args(argv)
-    try:
-        result = train(config)
-    except UnknownModelError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (DatasetError, CheckpointError, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        last = Path(config.runs_dir) / config.model / "last.pt"
-        print(f"interrupted: {last} holds the last finished epoch; continue with --resume {last}", file=sys.stderr)
-        return 130
-    except OSError as exc:
-        print(f"error: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", file=sys.stderr)
-        return 1
-    if int(os.environ.get("RANK", "0")) == 0:
-        where = (f"copied to {result.published}" if result.published else
-                 f"{PUBLISH_DIR}/{config.model}.pt unchanged (--publish or make train PUBLISH=1 replaces it)")
-        print(f"test accuracy {result.test_accuracy:.2%}; weights {result.checkpoint}; {where}; "
-              f"metrics {result.run_dir}")
-    return 0
-
-
 if __name__ == "__main__":
+    from .train_cli import main
+
     sys.exit(main())

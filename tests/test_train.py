@@ -18,7 +18,8 @@ from models.checkpoint import CheckpointError, load_model, read_checkpoint, save
 from models.datasets import DatasetError, get_dataset
 from models.layers import set_weight_binarization
 from models.registry import create_model
-from models.train import TrainConfig, evaluate, main, train
+from models.train import TrainConfig, evaluate, train
+from models.train_cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = "tfc_w1a1_nobn"
