@@ -12,9 +12,7 @@ import torch
 from golden_checks import assert_golden_equals_brevitas, brevitas_scores
 from zoo_names import ZOO
 
-from flows.frontend.export import export_qonnx
-from flows.frontend.lower import lower_to_hw
-from flows.frontend.streamline import streamline
+from flows.compile import lower
 from models.checkpoint import load_model
 from models.datasets import load_raw, to_model_input
 from models.registry import create_model, model_info
@@ -46,7 +44,7 @@ def test_random_weights_brevitas_equals_golden(name):
     model = create_model(name).eval()
     _randomise(model, 1)
     shape = model_info(name).input_shape
-    hw = lower_to_hw(streamline(export_qonnx(model, shape)))
+    hw = lower(model, shape)[2]
     images = np.random.default_rng(2).integers(0, 256, size=(64, *shape))
     assert_golden_equals_brevitas(hw, images, brevitas_scores(model, to_model_input(images)))
 
@@ -60,7 +58,7 @@ def test_weight_widths_brevitas_equals_golden(bits):
     model = create_model("binarydensenet_nobn", **bits).eval()
     _randomise(model, 3)
     shape = model_info("binarydensenet_nobn").input_shape
-    hw = lower_to_hw(streamline(export_qonnx(model, shape)))
+    hw = lower(model, shape)[2]
     images = np.random.default_rng(4).integers(0, 256, size=(64, *shape))
     assert_golden_equals_brevitas(hw, images, brevitas_scores(model, to_model_input(images)))
 
@@ -72,7 +70,7 @@ def test_the_shipped_checkpoints_are_all_under_test():
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_checkpoint_brevitas_equals_golden_on_test_images(name):
     model, meta = load_model(Path(__file__).resolve().parents[1] / "checkpoints" / f"{name}.pt", name)
-    hw = lower_to_hw(streamline(export_qonnx(model, model_info(name).input_shape)))
+    hw = lower(model, model_info(name).input_shape)[2]
     images, labels = load_raw(meta["dataset"], "test")
     images, labels = images[:1000], labels[:1000]
     scores = brevitas_scores(model, to_model_input(images))

@@ -6,13 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from flows.frontend.export import export_qonnx
+from flows.compile import lower
 from flows.build.fold import auto_fold, layer_folds
 from flows.sim.golden import run_golden
-from flows.frontend.lower import lower_to_hw
 from flows.backends.rtlgen import generate_rtl
 from flows.sim.rtlsim import RtlDeadlockError, simulate, size_fifos
-from flows.frontend.streamline import streamline
 from models.registry import create_model, model_info
 
 
@@ -23,7 +21,7 @@ def _hw(name: str, seed: int = 0):
         for m in model.modules():
             if getattr(m, "bias", None) is not None and isinstance(m.bias, torch.nn.Parameter):
                 m.bias.normal_(0, 0.3)
-    return lower_to_hw(streamline(export_qonnx(model, model_info(name).input_shape)))
+    return lower(model, model_info(name).input_shape)[2]
 
 
 def _images(hw, n: int, seed: int = 0) -> np.ndarray:

@@ -13,9 +13,7 @@ from flows.build import fold
 from flows.boards import load_board
 from flows.build.steps import STEPS, BuildConfig, step_fold
 from flows.errors import BuildConfigError
-from flows.frontend.export import export_qonnx
-from flows.frontend.lower import lower_to_hw
-from flows.frontend.streamline import streamline
+from flows.compile import lower
 from models.registry import create_model, model_info
 
 
@@ -26,7 +24,7 @@ def graphs() -> dict[str, ModelWrapper]:
     for name in ("tfc_w1a1_nobn", "binarydensenet_nobn"):
         torch.manual_seed(0)
         model = create_model(name).eval()
-        out[name] = lower_to_hw(streamline(export_qonnx(model, model_info(name).input_shape)))
+        out[name] = lower(model, model_info(name).input_shape)[2]
     return out
 
 

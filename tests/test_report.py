@@ -6,11 +6,9 @@ import torch
 import torch.nn as nn
 
 from flows.estimates.estimate import step_estimate
-from flows.frontend.export import export_qonnx
+from flows.compile import lower
 from flows.build.fold import layer_folds
-from flows.frontend.lower import lower_to_hw
 from flows.build.report import ops_per_image, peak_binary_ops, write_report
-from flows.frontend.streamline import streamline
 from models.registry import create_model, model_info
 
 
@@ -71,5 +69,5 @@ def test_ops_count_every_mac_of_every_layer(name):
     model = create_model(name).eval()
     shape = model_info(name).input_shape
     binary, other, other_layers = _torch_macs(model, shape)
-    ops = ops_per_image(lower_to_hw(streamline(export_qonnx(model, shape))))
+    ops = ops_per_image(lower(model, shape)[2])
     assert (ops.binary, ops.other, len(ops.other_layers)) == (2 * binary, 2 * other, other_layers)

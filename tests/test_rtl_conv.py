@@ -7,13 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from flows.frontend.export import export_qonnx
+from flows.compile import lower
 from flows.build.fold import auto_fold, layer_folds
 from flows.sim.golden import run_golden
-from flows.frontend.lower import lower_to_hw
 from flows.backends.rtlgen import generate_rtl
 from flows.sim.rtlsim import simulate
-from flows.frontend.streamline import streamline
 from models.registry import create_model, model_info
 
 MODEL = "binarydensenet_nobn"
@@ -27,7 +25,7 @@ def accelerator(tmp_path_factory):
         for m in model.modules():
             if getattr(m, "bias", None) is not None and isinstance(m.bias, torch.nn.Parameter):
                 m.bias.normal_(0, 0.3)
-    hw = lower_to_hw(streamline(export_qonnx(model, model_info(MODEL).input_shape)))
+    hw = lower(model, model_info(MODEL).input_shape)[2]
     auto_fold(hw, 20_000)
     rtl = tmp_path_factory.mktemp("rtl")
     generate_rtl(hw, rtl)

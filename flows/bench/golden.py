@@ -23,11 +23,10 @@ from models.registry import create_model, model_info
 
 from flows.boards import load_board
 from flows.build.steps import REPO
-from flows.frontend.export import export_qonnx
+from flows.compile import lower
 from flows.build.fold import AnalyticFit, fold_to_budget, layer_folds, predicted_fps
 from flows.sim.golden import run_golden
-from flows.frontend.lower import lower_to_hw, to_hw_layout
-from flows.frontend.streamline import streamline
+from flows.frontend.lower import to_hw_layout
 
 MODELS = ["tfc_w1a1_nobn", "cnv_w1a1_nobn", "binarydensenet_nobn"]
 
@@ -36,8 +35,8 @@ def _graphs(name: str):
     """(QONNX export, hardware graph, trained?) of a zoo model, from its checkpoint when shipped."""
     ckpt = REPO / "checkpoints" / f"{name}.pt"
     model = load_model(ckpt, name)[0] if ckpt.is_file() else create_model(name).eval()
-    qonnx = export_qonnx(model, model_info(name).input_shape)
-    return qonnx, lower_to_hw(streamline(qonnx)), ckpt.is_file()
+    qonnx, _, hw = lower(model, model_info(name).input_shape)
+    return qonnx, hw, ckpt.is_file()
 
 
 def _rate(run, images: np.ndarray) -> tuple[float, list]:

@@ -22,14 +22,12 @@ import numpy as np
 import torch
 from qonnx.core.modelwrapper import ModelWrapper
 
-from flows.frontend.export import export_qonnx
+from flows.compile import lower
 from flows.fileio import write_json
 from flows.build.fold import apply_folding_config, auto_fold, layer_folds
 from flows.sim.golden import run_golden
-from flows.frontend.lower import lower_to_hw
 from flows.backends.rtlgen import generate_rtl
 from flows.sim.rtlsim import compile_accelerator, simulate
-from flows.frontend.streamline import streamline
 
 CLOCK_MHZ = 100.0
 # FINN's published cnv_w1a1 folding (REFERENCES.md), in layer order onto our MVTUs.
@@ -75,7 +73,7 @@ def _hardware(case: Case, scratch: Path) -> ModelWrapper:
 
     torch.manual_seed(0)
     model = create_model(case.model).eval()
-    return case.fold(lower_to_hw(streamline(export_qonnx(model, model_info(case.model).input_shape))), scratch)
+    return case.fold(lower(model, model_info(case.model).input_shape)[2], scratch)
 
 
 def run_case(case: Case, images: int, scratch: Path, max_workers: int = 1) -> dict:

@@ -100,13 +100,12 @@ def _first_mismatch(a: np.ndarray, b: np.ndarray) -> str:
 def check_network(topology: Topology, seed: int, work: Path, timings: Timings | None = None,
                   rtl: bool = True) -> None:
     """Run one network through the flow; raise StageFailure at the first check that fails."""
-    from flows.frontend.export import export_qonnx
-    from flows.build.fold import auto_fold, candidate_cycles
-    from flows.sim.golden import run_golden
-    from flows.frontend.lower import lower_to_hw, score_node, to_hw_layout, without_label_select
     from flows.backends.rtlgen import generate_rtl
+    from flows.build.fold import auto_fold, candidate_cycles
+    from flows.compile import lower
+    from flows.frontend.lower import score_node, to_hw_layout, without_label_select
+    from flows.sim.golden import run_golden
     from flows.sim.rtlsim import compile_accelerator, simulate
-    from flows.frontend.streamline import streamline
 
     timings = timings or Timings()
     t = time.perf_counter()
@@ -132,7 +131,7 @@ def check_network(topology: Topology, seed: int, work: Path, timings: Timings | 
 
     model, images, scores = stage("brevitas", brevitas)
     hw = stage("export+streamline+lower",
-               lambda: lower_to_hw(streamline(export_qonnx(model, topology.input_shape))))
+               lambda: lower(model, topology.input_shape)[2])
     x = to_hw_layout(images)
     ctx = stage("golden", run_golden, hw, x, True)
     ints = ctx[score_node(hw).output[0]]
