@@ -7,8 +7,9 @@ import pytest
 
 from flows.estimates import analytic
 from flows.boards import BOARD_DIR, load_board
-from flows.estimates.estimate import ResourceBudgetError, estimate, instances, step_estimate
-from flows.backends.rtlgen import HW_RTL
+from flows.backends.design import build_design
+from flows.backends.rtl_library import library_files
+from flows.estimates.estimate import ResourceBudgetError, estimate, estimate_design, step_estimate
 from flows.estimates.yosys_synth import SynthJob, count_cells, synthesise
 
 
@@ -37,7 +38,7 @@ def test_analytic_mvtu_within_stated_error(tmp_path, mw, mh, pe, simd, ib, acc, 
     params = {"MW": mw, "MH": mh, "PE": pe, "SIMD": simd, "IN_BITS": ib, "ACC_BITS": acc, "USE_THRESH": 1,
               "WEIGHT_BITS": wb}
     job = SynthJob("bnn_mvtu", {**{k: str(v) for k, v in params.items()}, "WEIGHT_FILE": '"w.hex"',
-                                "THRESH_FILE": '"t.hex"'}, (HW_RTL / "bnn_mvtu.v", HW_RTL / "bnn_fifo.v"),
+                                "THRESH_FILE": '"t.hex"'}, tuple(library_files("bnn_mvtu")),
                    tmp_path, "xc7")
     key = job.key()
     measured, cached = synthesise(job, tmp_path / "cache")
@@ -54,9 +55,9 @@ def test_analytic_mvtu_within_stated_error(tmp_path, mw, mh, pe, simd, ib, acc, 
 
 
 def test_every_instance_is_charged_to_a_layer(tfc_build):
-    cfg, _ = tfc_build
+    cfg, model = tfc_build
     manifest = json.loads(cfg.path("rtl", "manifest.json").read_text())
-    insts = instances(cfg.path("rtl"), manifest)
+    insts = build_design(model).instances
     layer_names = {layer["name"] for layer in manifest["layers"]}
     assert {i.layer for i in insts} == layer_names
     assert sum(i.module == "bnn_mvtu" for i in insts) == sum(layer["op_type"] == "MVTU" for layer in manifest["layers"])
@@ -65,8 +66,7 @@ def test_every_instance_is_charged_to_a_layer(tfc_build):
 
 def test_tfc_fits_pynq_z2_and_tiny_board_names_layers_to_fold(tfc_build, tmp_path):
     cfg, model = copy.copy(tfc_build[0]), tfc_build[1]
-    manifest = json.loads(cfg.path("rtl", "manifest.json").read_text())
-    est = estimate(cfg.path("rtl"), manifest, cfg.board_data, "analytic")
+    est = estimate(cfg.path("rtl"), model, cfg.board_data, "analytic")
     assert not est.over_budget()
     data = json.loads((BOARD_DIR / "Pynq-Z2.json").read_text())
     data["capacity"] = {**data["capacity"], "LUT": 2000}
@@ -95,14 +95,12 @@ ZOO_FACTOR = 1.25
 def test_analytic_estimate_covers_zoo_designs(tmp_path, case):
     from flows.bench.sim import CASES, Case, _hardware
     from flows.build.fold import auto_fold
-    from flows.backends.rtlgen import generate_rtl
 
     c = CASES[case] if case in CASES else Case(case, case, 1, lambda hw, _: auto_fold(hw, 1))
-    rtl = tmp_path / "rtl"
-    manifest = generate_rtl(_hardware(c, tmp_path), rtl)
-    modules = {i.module for i in instances(rtl, manifest)}
+    design = build_design(_hardware(c, tmp_path))
+    modules = {i.module for i in design.instances}
     assert {"bnn_swg", "bnn_mvtu"} <= modules and modules <= set(analytic.MODELS)
-    total = estimate(rtl, manifest, load_board("Pynq-Z2"), "analytic").total  # no FlowError: every instance
+    total = estimate_design(design, load_board("Pynq-Z2"), "analytic").total  # no FlowError: every instance
     lut, bram = README_YOSYS[case]
     assert 1 / ZOO_FACTOR <= total.LUT / lut <= ZOO_FACTOR, total
     assert 1 / ZOO_FACTOR <= total.BRAM36 / bram <= ZOO_FACTOR, total

@@ -7,21 +7,21 @@
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import tempfile
 from pathlib import Path
 
 from flows.estimates.analytic import mvtu
+from flows.backends.rtl_library import library_files
 from flows.boards import load_board
 from flows.errors import FlowError
+from flows.fileio import load_onnx
 from flows.estimates.estimate import estimate
 from flows.estimates.resources import KINDS, Resources
 from flows.estimates.yosys_synth import SynthJob, synthesise_all
 from flows.paths import REPO
 
-HW_RTL = REPO / "hw" / "rtl"
 # (MW, MH, PE, SIMD, IN_BITS, ACC_BITS, WEIGHT_BITS): XNOR and 8-bit-input layers, narrow to
 # wide folds, and layers with multi-bit weights (a grey 3x3 stem, an RGB one, layers on +-1 bits).
 CALIBRATION = [
@@ -49,10 +49,10 @@ def bench_build(build_dir: Path, board_name: str) -> str:
     rtl = build_dir / "rtl"
     if not (rtl / "manifest.json").is_file():
         raise FlowError(f"no {rtl / 'manifest.json'}; run `make build` first")
-    manifest = json.loads((rtl / "manifest.json").read_text())
+    model = load_onnx(build_dir / "04_folded.onnx")
     board = load_board(board_name)
-    y = estimate(rtl, manifest, board, "yosys", log=lambda s: print(s, file=sys.stderr))
-    a = {e.name: e.resources for e in estimate(rtl, manifest, board, "analytic").layers}
+    y = estimate(rtl, model, board, "yosys", log=lambda s: print(s, file=sys.stderr))
+    a = {e.name: e.resources for e in estimate(rtl, model, board, "analytic").layers}
     lines = [_header()] + [_row(e.name, e.resources, a[e.name]) for e in y.layers]
     lines.append(_row("total", y.total, Resources.total(list(a.values()))))
     return "\n".join(lines)
@@ -65,8 +65,9 @@ def bench_cnv_finn(board_name: str) -> str:
 
     with tempfile.TemporaryDirectory() as tmp:
         rtl = Path(tmp) / "rtl"
-        manifest = generate_rtl(_hardware(CASES["cnv"], Path(tmp)), rtl)
-        est = estimate(rtl, manifest, load_board(board_name), "yosys", log=lambda s: print(s, file=sys.stderr))
+        hw = _hardware(CASES["cnv"], Path(tmp))
+        generate_rtl(hw, rtl)
+        est = estimate(rtl, hw, load_board(board_name), "yosys", log=lambda s: print(s, file=sys.stderr))
         return est.table()
 
 
@@ -88,7 +89,7 @@ def bench_calibration(only_multibit: bool = False) -> str:
                       "WEIGHT_BITS": wb}
             jobs[name] = SynthJob("bnn_mvtu", {**{k: str(v) for k, v in params.items()},
                                                "WEIGHT_FILE": '"w.hex"', "THRESH_FILE": '"t.hex"'},
-                                  (HW_RTL / "bnn_mvtu.v", HW_RTL / "bnn_fifo.v"), d, "xc7")
+                                  tuple(library_files("bnn_mvtu")), d, "xc7")
             model[name] = mvtu(**params)
         measured = synthesise_all(jobs, lambda s: print(s, file=sys.stderr))
     return "\n".join([_header()] + [_row(n, measured[n], model[n]) for n in jobs])

@@ -5,19 +5,19 @@ takes (MH/PE) * (MW/SIMD) cycles per vector); the slowest layer sets the
 throughput. Folding picks, for every layer, the cheapest parallelism (fewest
 lanes) that meets the target, where the target is never tighter than what the
 slowest layer can reach at full parallelism: a layer faster than the bottleneck
-only costs area. A sliding-window generator runs at the SIMD of the MVTU it
-feeds, which must divide its channel count.
+only costs area. Each op answers its own legal foldings and cycles
+(flows.ops: fold_options, set_folding); a sliding-window generator runs at the
+SIMD of the MVTU it feeds, which must divide its channel count.
 
 fold_to_budget caps the target by a budget: the fastest automatic folding, no
 faster than the target, that a `fits` test accepts (AnalyticFit: the analytic
-estimate of the generated RTL within a share of the board's resources), by
+estimate of the structured design within a share of the board's resources), by
 bisection over the bottlenecks auto_fold can produce.
 """
 from __future__ import annotations
 
 import json
 import math
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -25,22 +25,15 @@ from typing import TYPE_CHECKING, Callable
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
+from flows.backends.design import build_design
 from flows.errors import BuildConfigError, FlowError
-from flows.fileio import write_json
+from flows.estimates.estimate import estimate_design
 from flows.estimates.resources import KINDS
+from flows.fileio import write_json
+from flows.ops import FOLDABLE, TIMED, op_class
 
 if TYPE_CHECKING:
     from flows.boards import Board
-
-# Ops with a folding of their own; a SlidingWindow takes its consumer's SIMD.
-FOLDABLE = ("MVTU", "MaxPoolNHWC", "GlobalAccumulate", "LabelSelect", "StreamThreshold", "ResidualAdd",
-            "WindowSum")
-TIMED = FOLDABLE + ("SlidingWindow",)
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
 
 @dataclass(frozen=True)
 class LayerFold:
@@ -51,25 +44,9 @@ class LayerFold:
     cycles: int
 
 
-def _window_source(model: ModelWrapper, node):
-    producer = model.find_producer(node.input[0])
-    return producer if producer is not None and producer.op_type == "SlidingWindow" else None
-
-
 def _options(model: ModelWrapper, node) -> list[tuple[int, int | None, int]]:
-    """Every legal (PE, SIMD, cycles) of a layer."""
-    op = getCustomOp(node)
-    if node.op_type == "MVTU":
-        mw, mh, vectors = op.get_nodeattr("MW"), op.get_nodeattr("MH"), op.get_nodeattr("numVectors")
-        swg = _window_source(model, node)
-        simds = _divisors(getCustomOp(swg).get_nodeattr("Channels")) if swg else _divisors(mw)
-        return [(pe, simd, (mh // pe) * (mw // simd) * vectors) for pe in _divisors(mh) for simd in simds]
-    if node.op_type == "LabelSelect":
-        labels = op.get_nodeattr("Labels")
-        return [(pe, None, labels // pe) for pe in _divisors(labels)]
-    channels = op.get_nodeattr("Channels")
-    beats = op.cycles() * op.get_nodeattr("PE") // channels  # pixels per image
-    return [(pe, None, beats * channels // pe) for pe in _divisors(channels)]
+    """Every legal (PE, SIMD, cycles) of a layer: the op's own answer."""
+    return getCustomOp(node).fold_options(model)
 
 
 def _cost(option: tuple[int, int | None, int]) -> tuple[int, int]:
@@ -81,13 +58,7 @@ def _cost(option: tuple[int, int | None, int]) -> tuple[int, int]:
 
 
 def _set(model: ModelWrapper, node, pe: int, simd: int | None) -> None:
-    op = getCustomOp(node)
-    op.set_nodeattr("PE", pe)
-    if simd is not None:
-        op.set_nodeattr("SIMD", simd)
-        swg = _window_source(model, node)
-        if swg is not None:
-            getCustomOp(swg).set_nodeattr("SIMD", simd)
+    getCustomOp(node).set_folding(model, pe, simd)
 
 
 def auto_fold(model: ModelWrapper, target_cycles: int) -> ModelWrapper:
@@ -166,7 +137,8 @@ def apply_folding_config(model: ModelWrapper, path: str | Path) -> ModelWrapper:
             raise BuildConfigError(f"folding config {path} names node {name!r}, which the hardware graph does not "
                                    f"have; its foldable layers are {', '.join(foldable)}")
         if nodes[name].op_type not in FOLDABLE:
-            extra = " (it runs at the SIMD of the MVTU it feeds)" if nodes[name].op_type == "SlidingWindow" else ""
+            cls = op_class(nodes[name].op_type)
+            extra = cls.FOLD_NOTE if cls else ""
             raise BuildConfigError(f"folding config {path}: node {name} ({nodes[name].op_type}) has no folding of "
                                    f"its own{extra}; the foldable layers are {', '.join(foldable)}")
     for name in foldable:
@@ -174,32 +146,22 @@ def apply_folding_config(model: ModelWrapper, path: str | Path) -> ModelWrapper:
         op = getCustomOp(node)
         where = f"folding config {path}"
         entry = {k: v for k, v in {**defaults, **cfg.get(name, {})}.items() if k in ("PE", "SIMD")}
-        if "SIMD" in cfg.get(name, {}) and node.op_type != "MVTU":
+        has_simd = op.FOLDS == "PE+SIMD"
+        if "SIMD" in cfg.get(name, {}) and not has_simd:
             raise BuildConfigError(f"{where}, node {name}: {node.op_type} has no SIMD; it folds by PE alone")
         options = _options(model, node)
         pe = entry.get("PE", op.get_nodeattr("PE"))
         pes = sorted({o[0] for o in options})
         if pe not in pes:
-            raise _fold_error(where, node, "PE", pe, pes, _pe_bound(op, node))
+            raise _fold_error(where, node, "PE", pe, pes, op.pe_bound())
         simd = None
-        if node.op_type == "MVTU":
+        if has_simd:
             simd = entry.get("SIMD", op.get_nodeattr("SIMD"))
             simds = sorted({o[1] for o in options})
             if simd not in simds:
-                swg = _window_source(model, node)
-                of = (f"the {getCustomOp(swg).get_nodeattr('Channels')} channels of its window generator {swg.name}"
-                      if swg else f"MW={op.get_nodeattr('MW')}")
-                raise _fold_error(where, node, "SIMD", simd, simds, of)
+                raise _fold_error(where, node, "SIMD", simd, simds, op.simd_bound(model))
         _set(model, node, pe, simd)
     return model
-
-
-def _pe_bound(op, node) -> str:
-    if node.op_type == "MVTU":
-        return f"MH={op.get_nodeattr('MH')}"
-    if node.op_type == "LabelSelect":
-        return f"Labels={op.get_nodeattr('Labels')}"
-    return f"Channels={op.get_nodeattr('Channels')}"
 
 
 def write_folding_config(model: ModelWrapper, path: str | Path) -> None:
@@ -280,13 +242,14 @@ def bottleneck_cycles(model: ModelWrapper) -> int:
 
 @dataclass
 class AnalyticFit:
-    """A `fits` for fold_to_budget: the RTL of the folding, generated into `scratch` (replaced on
-    every call), estimated with the analytic model, fits when every resource is at most
-    `max_utilisation` of the board's capacity (the rest is headroom for routing and the shell)."""
+    """A `fits` for fold_to_budget: the structured design of the folding (flows.backends.design, no
+    files written), estimated with the analytic model, fits when every resource is at most
+    `max_utilisation` of the board's capacity (the rest is headroom for routing and the shell).
+    `scratch` is kept for callers that pass one; nothing is written there."""
 
     board: Board
     max_utilisation: float
-    scratch: Path
+    scratch: Path | None = None
     totals: dict[tuple, dict[str, float]] = field(default_factory=dict, repr=False)  # by folding
 
     def __call__(self, model: ModelWrapper) -> bool:
@@ -294,16 +257,9 @@ class AnalyticFit:
 
     def total(self, model: ModelWrapper) -> dict[str, float]:
         """The analytic estimate of the whole design at the model's current folding."""
-        # Imported here: both modules sit later in the flow than folding.
-        from flows.estimates.estimate import estimate
-        from flows.backends.rtlgen import generate_rtl
-
         key = _folding_key(model)
         if key not in self.totals:
-            rtl = Path(self.scratch) / "rtl"
-            shutil.rmtree(rtl, ignore_errors=True)
-            manifest = generate_rtl(model, rtl)
-            self.totals[key] = estimate(rtl, manifest, self.board, "analytic").total.as_dict()
+            self.totals[key] = estimate_design(build_design(model), self.board, "analytic").total.as_dict()
         return self.totals[key]
 
     def utilisation(self, model: ModelWrapper) -> dict[str, float]:

@@ -1,16 +1,16 @@
-"""Resource estimate of a generated accelerator, per layer and in total, against the board.
+"""Resource estimate of an accelerator, per layer and in total, against the board.
 
-Works from rtl/ alone (manifest.json and the generated top), so it covers any
-model the RTL generator can emit: every module instance in the top is
-estimated, measured (Yosys; stream glue such as FIFOs and width converters
-always comes from the model) or modelled (flows.estimates.analytic), and charged to the
-manifest layer whose name prefixes the instance name (a layer's own unit
-plus the width converters and FIFOs generated in front of it).
+Works from the structured design (flows.backends.design), so it covers any model
+the RTL generator can emit: every module instance is estimated, measured (Yosys,
+on the written rtl/; stream glue such as FIFOs and width converters always comes
+from the model) or modelled (the instance's op, by default the fitted model of its
+Verilog module in flows.estimates.analytic), and charged to the layer the design
+builder charged it to (a layer's own unit plus the width converters and FIFOs
+generated in front of it).
 """
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,30 +18,19 @@ from typing import TYPE_CHECKING, Callable
 
 from qonnx.core.modelwrapper import ModelWrapper
 
-from flows.estimates.analytic import GLUE, analytic_resources
+from flows.backends.design import Design, build_design
 from flows.boards import Board
+from flows.estimates.analytic import GLUE, analytic_resources
 from flows.errors import BuildConfigError, FlowError
 from flows.fileio import write_json, write_text
 from flows.estimates.resources import KINDS, Resources
 from flows.estimates.yosys_synth import CACHE_DIR, YOSYS_FAMILY, SynthJob, synthesise_all
+from flows.ops import op_class
 
 if TYPE_CHECKING:
     from flows.build.steps import BuildConfig
 
 METHODS = ("yosys", "analytic")
-# An instance in the generated top: `module #( .P(v), ... ) name (`.
-_INSTANCE = re.compile(r"^\s*(\w+)\s*#\(\s*((?:\.\w+\([^()]*\)\s*,?\s*)*)\)\s*(\w+)\s*\(", re.M)
-_PARAM = re.compile(r"\.(\w+)\(([^()]*)\)")
-
-
-@dataclass(frozen=True)
-class Instance:
-    module: str
-    name: str
-    params: dict[str, str]  # Verilog literals, strings keep their quotes
-    layer: str
-
-
 @dataclass
 class LayerEstimate:
     name: str
@@ -115,35 +104,33 @@ class ResourceBudgetError(FlowError):
         )
 
 
-def instances(rtl_dir: Path, manifest: dict) -> list[Instance]:
-    """Every module instance of the generated top, charged to a manifest layer."""
-    text = (rtl_dir / f"{manifest['top']}.v").read_text()
-    layers = sorted((layer["name"] for layer in manifest["layers"]), key=len, reverse=True)
-    out = []
-    for m in _INSTANCE.finditer(text):
-        module, params, name = m.group(1), dict(_PARAM.findall(m.group(2))), m.group(3)
-        layer = next((n for n in layers if name.startswith(n + "_")), name)
-        out.append(Instance(module, name, {k: v.strip() for k, v in params.items()}, layer))
-    if not out:
-        raise FlowError(f"no module instances found in {rtl_dir / manifest['top']}.v")
-    return out
+def _analytic(inst) -> Resources:
+    """An instance's analytic resources: its op's model, or its module's for stream glue."""
+    cls = op_class(inst.op_type) if inst.op_type else None
+    return cls.resources(inst) if cls else analytic_resources(inst.module, inst.str_params)
 
 
-def estimate(rtl_dir: Path, manifest: dict, board: Board, method: str,
-             log: Callable[[str], None] = print, cache_dir: Path = CACHE_DIR) -> Estimate:
+def estimate_design(design: Design, board: Board, method: str, rtl_dir: Path | None = None,
+                    log: Callable[[str], None] = print, cache_dir: Path = CACHE_DIR) -> Estimate:
+    """Estimate `design`; "yosys" synthesises its instances from `rtl_dir`, where it was written."""
     if method not in METHODS:
         raise BuildConfigError(f"unknown estimate method {method!r}; use one of {', '.join(METHODS)}")
-    insts = instances(rtl_dir, manifest)
+    insts = design.instances
+    if not insts:
+        raise FlowError("the design has no module instances")
     if method == "yosys":
         family = YOSYS_FAMILY.get(board.family)
         if family is None:
             raise BuildConfigError(f"no Yosys family for board family {board.family!r}; use --estimate analytic")
-        library = tuple(rtl_dir / f for f in manifest["verilog"] if f != f"{manifest['top']}.v")
-        jobs = {i.name: SynthJob(i.module, i.params, library, rtl_dir, family) for i in insts if i.module not in GLUE}
+        if rtl_dir is None:
+            raise ValueError("a Yosys estimate synthesises the written design: pass rtl_dir")
+        library = tuple(rtl_dir / f"{m}.v" for m in design.modules)
+        jobs = {i.name: SynthJob(i.module, i.str_params, library, rtl_dir, family)
+                for i in insts if i.module not in GLUE}
         per_instance = synthesise_all(jobs, log, cache_dir)
-        per_instance.update({i.name: analytic_resources(i.module, i.params) for i in insts if i.module in GLUE})
+        per_instance.update({i.name: _analytic(i) for i in insts if i.module in GLUE})
     else:
-        per_instance = {i.name: analytic_resources(i.module, i.params) for i in insts}
+        per_instance = {i.name: _analytic(i) for i in insts}
     by_layer: dict[str, LayerEstimate] = {}
     for i in insts:
         e = by_layer.setdefault(i.layer, LayerEstimate(i.layer, [], Resources()))
@@ -152,12 +139,18 @@ def estimate(rtl_dir: Path, manifest: dict, board: Board, method: str,
     return Estimate(method, board, list(by_layer.values()))
 
 
+def estimate(rtl_dir: Path, model: ModelWrapper, board: Board, method: str,
+             log: Callable[[str], None] = print, cache_dir: Path = CACHE_DIR) -> Estimate:
+    """Estimate the accelerator generate_rtl wrote for `model` into rtl_dir (its FIFO depths as written)."""
+    manifest = json.loads((Path(rtl_dir) / "manifest.json").read_text())
+    design = build_design(model, {f["stream"]: f["depth"] for f in manifest["fifos"]})
+    return estimate_design(design, board, method, Path(rtl_dir), log, cache_dir)
+
+
 def step_estimate(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     """Build step: estimate/resources.json and table.txt; stops on a design that does not fit."""
-    rtl = cfg.path("rtl")
-    manifest = json.loads((rtl / "manifest.json").read_text())
     t0 = time.perf_counter()
-    est = estimate(rtl, manifest, cfg.board_data, cfg.estimate, cfg.log)
+    est = estimate(cfg.path("rtl"), model, cfg.board_data, cfg.estimate, cfg.log)
     write_json(cfg.path("estimate", "resources.json"), est.to_json())
     write_text(cfg.path("estimate", "table.txt"), est.table() + "\n")
     cfg.log(f"  {cfg.estimate} estimate in {time.perf_counter() - t0:.1f} s:")

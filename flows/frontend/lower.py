@@ -30,7 +30,7 @@ from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.util.basic import get_preferred_onnx_opset, qonnx_make_model
 
 from flows.ops import DOMAIN
-from flows.ops.stream_ops import score_bits
+from flows.ops.score_affine import score_bits
 from flows.errors import UnsupportedNodeError
 from flows.frontend.streamline import FIXED_POINT_KEY, INPUT_NAME
 

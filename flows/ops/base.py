@@ -1,18 +1,49 @@
-"""Shared plumbing of the hardware-layer custom ops: each op is its kernel plus attributes."""
+"""The one base class of the hardware ops: what every op answers, and the defaults.
+
+A hardware op is one flat subclass of HwOp in its own module (flows/ops/<op>.py)
+that owns everything about its layer:
+
+- its attributes, numpy kernel (`compute`) and so its shape (qonnx runs it node by node);
+- its folding: the legal (PE, SIMD, cycles) and how a choice is set (`fold_options`, `set_folding`);
+- its RTL instance: library module, parameters and memory words (`rtl`, called by
+  flows.backends.design while it builds the structured design);
+- its analytic resources (`resources`, by default the fitted model of its Verilog module);
+- optionally a fast vectorised path for the golden model (`golden_step`).
+
+flows.ops (the registry) maps op_type -> class; folding, the golden model, the design
+builder and the estimate find an op's behaviour there, never by an op_type switch.
+"""
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 from qonnx.core.datatype import DataType
 from qonnx.custom_op.base import CustomOp
 
+if TYPE_CHECKING:
+    from flows.backends.design import DesignBuilder, Instance, Stream
+    from flows.estimates.resources import Resources
 
-class KernelOp(CustomOp):
-    """A custom op whose execution is a numpy kernel from flows.ops.kernels.
 
-    Subclasses implement `compute(inputs) -> outputs` on integer arrays and list
-    their attributes; shapes follow from running the kernel on zeros, so shape
-    and semantics cannot disagree.
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+class HwOp(CustomOp):
+    """A hardware layer whose execution is a numpy kernel on int64 arrays.
+
+    Subclasses implement `compute(inputs) -> outputs` and list their attributes;
+    shapes follow from running the kernel on zeros, so shape and semantics cannot
+    disagree.
     """
+
+    # Folding: "PE" (folds by PE), "PE+SIMD" (PE and SIMD) or None (no folding of its own).
+    FOLDS: str | None = None
+    # Whether the layer takes cycles of its own (its folding, or its consumer's, sets them).
+    TIMED: bool = False
+    # Why an op without a folding of its own has none (a folding config that names it is told).
+    FOLD_NOTE: str = ""
 
     def base_attrs(self) -> dict:
         return {"outputDataType": ("s", True, "")}
@@ -20,6 +51,7 @@ class KernelOp(CustomOp):
     def compute(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError
 
+    # -- qonnx ---------------------------------------------------------------------
     def _inputs(self, fetch) -> list[np.ndarray]:
         return [fetch(name) for name in self.onnx_node.input]
 
@@ -47,6 +79,40 @@ class KernelOp(CustomOp):
     def verify_node(self):
         return []
 
+    # -- folding -------------------------------------------------------------------
     def cycles(self) -> int:
         """Cycles per image in steady state (0 for ops that add no throughput limit)."""
         return 0
+
+    def fold_options(self, model) -> list[tuple[int, int | None, int]]:
+        """Every legal (PE, SIMD, cycles); by default PE divides the channels of a per-pixel stream."""
+        channels = self.get_nodeattr("Channels")
+        beats = self.cycles() * self.get_nodeattr("PE") // channels  # pixels per image
+        return [(pe, None, beats * channels // pe) for pe in divisors(channels)]
+
+    def set_folding(self, model, pe: int, simd: int | None) -> None:
+        self.set_nodeattr("PE", pe)
+
+    def pe_bound(self) -> str:
+        """What PE must divide, for an error message."""
+        return f"Channels={self.get_nodeattr('Channels')}"
+
+    def simd_bound(self, model) -> str:
+        return ""
+
+    # -- RTL, estimate, golden model -------------------------------------------------
+    def rtl(self, b: DesignBuilder, inputs: list[Stream]) -> Stream:
+        """Add this layer's instance(s) to the design `b` builds; returns the output stream."""
+        raise NotImplementedError(f"{self.onnx_node.op_type} has no RTL module")
+
+    @classmethod
+    def resources(cls, inst: Instance) -> Resources:
+        """Analytic resources of one of this op's instances: the fitted model of its Verilog module."""
+        from flows.estimates.analytic import analytic_resources
+
+        return analytic_resources(inst.module, inst.str_params)
+
+    def golden_step(self, model, consts: dict):
+        """A fast step for the golden model, (inputs, outputs, callable, names of nodes it also runs),
+        or None to run `compute`."""
+        return None

@@ -1,9 +1,9 @@
 """The golden model: a vectorised executor of the hardware-layer graph.
 
 It runs whole batches through the graph and is the bit-exact reference for the
-RTL and the board. An op runs its own kernel from flows.ops.kernels (the code
-execute_onnx runs node by node) unless one of the fast paths below computes the
-same integers in torch:
+RTL and the board. An op runs its own numpy kernel (its class's `compute`, the
+code execute_onnx runs node by node) unless its class's `golden_step` picks one
+of the vectorised torch paths below, which compute the same integers:
 
 - a window generator and the MVTU it feeds run as one convolution. A thresholded
   one on a stream of bytes (bits, or an 8-bit image) runs as an int8 convolution
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import warnings
 from contextlib import contextmanager
+from typing import Callable
 
 import numpy as np
 import torch
@@ -30,7 +31,6 @@ import torch.nn.functional as F
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
-from flows.ops import kernels
 from flows.ops import DOMAIN
 from flows.errors import UnsupportedNodeError
 
@@ -139,20 +139,17 @@ class _Plan:
         for node in model.graph.node:
             if node.name in fused:
                 continue
-            mvtu = _fused_window(model, node)
-            if mvtu is not None:
-                fused.add(mvtu.name)
-                self.steps.append(([node.input[0]], [mvtu.output[0]], _Conv(node, mvtu, self.consts)))
-            elif node.op_type == "Flatten":
+            if node.op_type == "Flatten":
                 self.steps.append((list(node.input), list(node.output), _flatten))
-            elif node.domain != DOMAIN:
+                continue
+            if node.domain != DOMAIN:
                 raise UnsupportedNodeError(node.name, node.op_type, "the golden model has no kernel for this op")
-            else:
-                fast = _FAST.get(node.op_type)
-                if node.op_type == "MVTU" and not all(i in self.consts for i in node.input[1:]):
-                    fast = None
-                step = fast(node, self.consts) if fast else _Kernel(node, self.consts)
-                self.steps.append((list(node.input), list(node.output), step))
+            step = getCustomOp(node).golden_step(model, self.consts)
+            if step is None:
+                step = (list(node.input), list(node.output), Kernel(node, self.consts), ())
+            inputs, outputs, run, also = step
+            fused.update(also)
+            self.steps.append((inputs, outputs, run))
 
     def run(self, x: np.ndarray, wanted: list[str] | None) -> dict[str, np.ndarray]:
         ctx = {self.input: _Value(array=x.astype(np.int64))}
@@ -161,15 +158,7 @@ class _Plan:
         return {k: v.numpy() for k, v in ctx.items()} if wanted is None else {k: ctx[k].numpy() for k in wanted}
 
 
-def _fused_window(model: ModelWrapper, node):
-    """The MVTU a SlidingWindow feeds alone: the pair runs as one convolution."""
-    if node.op_type != "SlidingWindow":
-        return None
-    consumers = model.find_consumers(node.output[0])
-    return consumers[0] if len(consumers) == 1 and consumers[0].op_type == "MVTU" else None
-
-
-class _Kernel:
+class Kernel:
     """An op through its own kernel, on int64 arrays."""
 
     def __init__(self, node, consts: dict):
@@ -189,25 +178,21 @@ def _flatten(v: _Value) -> list[_Value]:
 
 
 class _Mvtu:
-    """Accumulators and thresholds of an MVTU: a window generator's convolution or a dense layer.
+    """Accumulators and thresholds of a matrix-vector unit: acc = x . values (+ offset), then acc >= T.
 
-    With ±1 weights w and bits x, popcount(xnor(x, w)) = x . w + (number of -1 weights),
-    so both modes are one integer product plus a per-channel offset. Integer
-    weights (a first layer's) multiply integer inputs directly.
+    The op supplies the numbers (flows.ops.mvtu.MVTU.golden_math): the weight values,
+    the per-channel offset of an XNOR popcount (None otherwise) and the thresholds
+    (None for raw accumulators).
     """
 
-    def __init__(self, mvtu, consts: dict):
-        unit = getCustomOp(mvtu)
-        self.xnor = bool(unit.get_nodeattr("binaryXnorMode"))
-        self.binary = unit.binary_weights
-        self.weights = consts[mvtu.input[1]]
-        self.thresholds = None if unit.get_nodeattr("noActivation") else consts[mvtu.input[2]].reshape(-1)
-        self.mw, self.mh = self.weights.shape
-        values = kernels.weight_values(self.weights, self.binary)
+    def __init__(self, values: np.ndarray, offset: np.ndarray | None, thresholds: np.ndarray | None):
+        self.xnor = offset is not None
+        self.thresholds = thresholds
+        self.mw, self.mh = values.shape
         self.values = torch.from_numpy(values.astype(np.float32))
         # Largest |weight|: what bounds a sum of MW products, with the largest input.
         self.wmax = int(np.abs(values).max(initial=1))
-        self.offset = (self.weights == 0).sum(axis=0) if self.xnor else np.zeros(self.mh, dtype=np.int64)
+        self.offset = offset if self.xnor else np.zeros(self.mh, dtype=np.int64)
         self.offset_f = torch.from_numpy(self.offset.astype(np.float32))
         if self.thresholds is not None:
             # |acc| < 2^24 wherever the float path runs, so clipping keeps every comparison.
@@ -224,12 +209,13 @@ class _Mvtu:
         return _Value(tensor=(acc >= self.thresholds_f.view(shape)).to(torch.uint8))
 
 
-class _Conv(_Mvtu):
-    def __init__(self, window, mvtu, consts: dict):
-        super().__init__(mvtu, consts)
-        swg = getCustomOp(window)
-        self.k, self.stride = swg.get_nodeattr("K"), swg.get_nodeattr("Stride")
-        self.pads, self.pad_value = tuple(swg.get_nodeattr("Pads")), swg.get_nodeattr("PadValue")
+class Conv(_Mvtu):
+    """A window generator and the MVTU it feeds, as one convolution; `exact` runs their numpy kernels."""
+
+    def __init__(self, values, offset, thresholds, k: int, stride: int, pads: tuple[int, int, int, int],
+                 pad_value: int, exact: Callable[[np.ndarray], np.ndarray]):
+        super().__init__(values, offset, thresholds)
+        self.k, self.stride, self.pads, self.pad_value, self.exact = k, stride, pads, pad_value, exact
         c = self.mw // (self.k * self.k)
         self.weight = self.values.reshape(self.k, self.k, c, self.mh).permute(3, 2, 0, 1).contiguous(
             memory_format=torch.channels_last)
@@ -264,7 +250,7 @@ class _Conv(_Mvtu):
             return [_Value(tensor=bits, quint=out)]
         t = x.exact_float(self.mw * self.wmax, self.pad_value)
         if t is None:
-            return [self._exact(x)]
+            return [_Value(array=self.exact(x.numpy()))]
         top, left, bottom, right = self.pads
         if any(self.pads):
             t = F.pad(t, (left, right, top, bottom), value=float(self.pad_value))
@@ -279,16 +265,11 @@ class _Conv(_Mvtu):
         view[:, :, top : top + h, left : left + w] = _byte_view(q)
         return padded
 
-    def _exact(self, x: _Value) -> _Value:
-        """The two kernels execute_onnx runs, for integers beyond float32."""
-        windows = kernels.sliding_window(x.numpy(), self.k, self.stride, self.pads, self.pad_value)
-        return _Value(array=kernels.mvtu(windows, self.weights, self.thresholds, self.xnor, self.binary))
 
-
-class _Dense(_Mvtu):
-    def __init__(self, mvtu, consts: dict):
-        super().__init__(mvtu, consts)
-        self.kernel = _Kernel(mvtu, consts)
+class Dense(_Mvtu):
+    def __init__(self, values, offset, thresholds, fallback: Kernel):
+        super().__init__(values, offset, thresholds)
+        self.kernel = fallback
 
     def __call__(self, x: _Value) -> list[_Value]:
         if x.torch().dim() != 2:
@@ -299,11 +280,9 @@ class _Dense(_Mvtu):
         return [self.activate(t @ self.values, 1)]
 
 
-class _MaxPool:
-    def __init__(self, node, consts: dict):
-        op = getCustomOp(node)
-        self.k, self.stride = op.get_nodeattr("K"), op.get_nodeattr("Stride")
-        self.kernel = _Kernel(node, consts)
+class MaxPool:
+    def __init__(self, k: int, stride: int, fallback: Kernel):
+        self.k, self.stride, self.kernel = k, stride, fallback
 
     def __call__(self, x: _Value) -> list[_Value]:
         t = x.torch()
@@ -323,9 +302,11 @@ class _MaxPool:
         return [_Value(tensor=out, quint=quint)]
 
 
-class _Concat:
-    def __init__(self, node, consts: dict):
-        self.kernel = _Kernel(node, consts)
+class Concat:
+    """Channel concatenation of byte tensors."""
+
+    def __init__(self, fallback: Kernel):
+        self.kernel = fallback
 
     def __call__(self, *xs: _Value) -> list[_Value]:
         ts = [x.torch() for x in xs]
@@ -337,9 +318,11 @@ class _Concat:
         return [_Value(tensor=out, quint=quint)]
 
 
-class _GlobalAccumulate:
-    def __init__(self, node, consts: dict):
-        self.kernel = _Kernel(node, consts)
+class PixelSum:
+    """Per-channel sums over all pixels."""
+
+    def __init__(self, fallback: Kernel):
+        self.kernel = fallback
 
     def __call__(self, x: _Value) -> list[_Value]:
         t = x.torch()
@@ -349,5 +332,3 @@ class _GlobalAccumulate:
             return [_Value(tensor=t.float().sum(dim=(2, 3), keepdim=True))]
         return [_Value(tensor=t.sum(dim=(2, 3), keepdim=True, dtype=torch.int64))]
 
-
-_FAST = {"MVTU": _Dense, "MaxPoolNHWC": _MaxPool, "StreamConcat": _Concat, "GlobalAccumulate": _GlobalAccumulate}

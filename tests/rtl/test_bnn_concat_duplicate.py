@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from rtl_files import rtl
-from flows.ops import kernels
+from flows.ops.sliding_window import sliding_window
 from flows.sim.verilator import Harness, SimulationError, build_harness, run_harness
 
 FORK_JOIN = """
@@ -134,7 +134,7 @@ def swg_branch(tmp: Path, depth: int) -> Harness:
 
 def swg_branch_data(n_img: int) -> tuple[np.ndarray, np.ndarray]:
     x = np.random.default_rng(5).integers(0, 2, size=(n_img, H, W, CH))
-    win = kernels.sliding_window(x, 3, 1, (1, 1, 1, 1), 0)
+    win = sliding_window(x, 3, 1, (1, 1, 1, 1), 0)
     return x, np.concatenate([win, x], axis=-1).reshape(-1, SIMD)
 
 

@@ -1,12 +1,13 @@
-"""bnn_global_acc against kernels.global_accumulate."""
+"""bnn_global_acc against flows.ops global_accumulate."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from rtl_files import rtl
-from flows.ops import kernels
+from flows.backends.rtl_library import library_files
+from rtl_files import RTL
+from flows.ops.global_accumulate import global_accumulate
 from flows.sim.verilator import build_harness, run_harness
 
 # (PIXELS, CH, PE, EW, SIGNED, OUT_BITS, OUT_PE)
@@ -22,7 +23,7 @@ CONFIGS = [
                          ids=[f"p{c[0]}-ch{c[1]}-pe{c[2]}-ew{c[3]}-s{c[4]}-o{c[5]}x{c[6]}" for c in CONFIGS])
 def test_global_acc(pixels: int, ch: int, pe: int, ew: int, signed: int, out_bits: int,
                     out_pe: int) -> None:
-    h = build_harness(rtl("bnn_global_acc", "bnn_dwc"), "bnn_global_acc",
+    h = build_harness(library_files("bnn_global_acc", RTL), "bnn_global_acc",
                       {"PIXELS": pixels, "CH": ch, "PE": pe, "EW": ew, "SIGNED": signed,
                        "OUT_BITS": out_bits, "OUT_PE": out_pe})
     rng = np.random.default_rng(pixels * ch + ew)
@@ -32,7 +33,7 @@ def test_global_acc(pixels: int, ch: int, pe: int, ew: int, signed: int, out_bit
     x[1] = hi - 1  # largest sums
     if signed:
         x[2] = lo
-    expect = kernels.global_accumulate(x).reshape(-1, out_pe)
+    expect = global_accumulate(x).reshape(-1, out_pe)
     n_out = expect.shape[0]
 
     res = run_harness(h, x.reshape(-1, pe), ew, out_bits, n_out, out_signed=bool(signed))

@@ -1,4 +1,4 @@
-"""bnn_maxpool against kernels.max_pool (stride == K, floor mode)."""
+"""bnn_maxpool against flows.ops max_pool (stride == K, floor mode)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rtl_files import rtl
-from flows.ops import kernels
+from flows.ops.max_pool import max_pool
 from flows.sim.verilator import build_harness, run_harness
 
 # (H, W, CH, K, PE, EW, SIGNED)
@@ -27,7 +27,7 @@ def test_maxpool(h: int, w: int, ch: int, k: int, pe: int, ew: int, signed: int)
     n_img = 3
     lo, hi = (-(1 << (ew - 1)), 1 << (ew - 1)) if signed and ew > 1 else (0, 1 << ew)
     x = rng.integers(lo, hi, size=(n_img, h, w, ch))
-    expect = kernels.max_pool(x, k, k).reshape(-1, pe)
+    expect = max_pool(x, k, k).reshape(-1, pe)
     sgn = bool(signed) and ew > 1
 
     res = run_harness(hs, x.reshape(-1, pe), ew, ew, expect.shape[0], out_signed=sgn)

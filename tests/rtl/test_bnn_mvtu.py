@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rtl_files import rtl
+from flows.backends.rtl_library import library_files
+from rtl_files import RTL
 from flows.sim.verilator import Harness, build_harness, run_harness
 
 
@@ -83,7 +84,7 @@ def harness(c: Cfg, datapath: str = "sim") -> Harness:
         # Relative names: the simulator reads them from its working directory.
         "WEIGHT_FILE": "w.hex", "THRESH_FILE": "t.hex",
     }
-    return build_harness(rtl("bnn_mvtu", "bnn_fifo"), "bnn_mvtu", params, defines=DATAPATHS[datapath])
+    return build_harness(library_files("bnn_mvtu", RTL), "bnn_mvtu", params, defines=DATAPATHS[datapath])
 
 
 def hex_words(words: list[int], bits: int) -> str:
@@ -188,8 +189,9 @@ def test_mvtu(c: Cfg, datapath: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("c", [c for c in CONFIGS if c.mw in (12, 27, 96)], ids=cfg_id)
 def test_flow_packs_weights_as_this_test_feeds_the_rtl(c: Cfg, tmp_path: Path) -> None:
-    """flows.backends.rtl_words, which rtlgen uses, writes the ROM layout these RTL tests verify."""
-    from flows.backends.rtl_words import hex_words as flow_hex, weight_words
+    """flows.ops.mvtu, which the RTL generator uses, writes the ROM layout these RTL tests verify."""
+    from flows.backends.rtl_words import hex_words as flow_hex
+    from flows.ops.mvtu import weight_words
 
     w, t, _ = random_problem(c, 4, seed=7)
     write_roms(c, w, t, tmp_path)

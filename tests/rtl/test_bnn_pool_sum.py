@@ -1,4 +1,4 @@
-"""bnn_pool_sum against kernels.window_sum (stride == K, floor mode)."""
+"""bnn_pool_sum against flows.ops window_sum (stride == K, floor mode)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rtl_files import rtl
-from flows.ops import kernels
+from flows.ops.window_sum import window_sum
 from flows.sim.verilator import build_harness, run_harness
 
 # (H, W, CH, K, PE, EW, SIGNED, OUT_BITS)
@@ -32,7 +32,7 @@ def test_pool_sum(h: int, w: int, ch: int, k: int, pe: int, ew: int, signed: int
     x = rng.integers(lo, hi, size=(n_img, h, w, ch))
     # Extreme images: every window sum at the ends of its range, which OUT_BITS must hold.
     x[0], x[1] = lo, hi - 1
-    expect = kernels.window_sum(x, k).reshape(-1, pe)
+    expect = window_sum(x, k).reshape(-1, pe)
 
     res = run_harness(hs, x.reshape(-1, pe), ew, out_bits, expect.shape[0], out_signed=sgn)
     np.testing.assert_array_equal(res.outputs, expect)

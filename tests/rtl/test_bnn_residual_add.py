@@ -1,4 +1,4 @@
-"""bnn_residual_add against kernels.piecewise_term / residual_add, through a test-only top.
+"""bnn_residual_add against flows.ops piecewise_term / residual_add, through a test-only top.
 
 The harness drives one input stream, so the top carries both inputs side by
 side in each beat, {d1, d0, x1, x0}, forks it and holds each branch's beat
@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 from rtl_files import rtl
-from flows.ops import kernels
-from flows.backends.rtl_words import RESIDUAL_FIELDS, hex_words, residual_add_words
+from flows.backends.rtl_words import hex_words
+from flows.ops.residual_add import RESIDUAL_FIELDS, piecewise_term, residual_add, residual_add_words
 from flows.sim.verilator import Harness, build_harness, run_harness
 
 DELAY_BITS = 2
@@ -131,7 +131,7 @@ def make_params(rng: np.random.Generator, c: int, f_bits: int, ranges: list[np.n
 def terms(params: dict[str, list[list[int]]], i: int, x: np.ndarray) -> np.ndarray:
     """Reference term of input i for x of shape (..., C)."""
     k, mh, oh, ml, ol = (np.array(params[f][i], dtype=np.int64) for f in RESIDUAL_FIELDS)
-    return kernels.piecewise_term(x, k, mh, oh, ml, ol)
+    return piecewise_term(x, k, mh, oh, ml, ol)
 
 
 def widths(params: dict[str, list[list[int]]], ranges: list[np.ndarray], shift: int
@@ -142,7 +142,7 @@ def widths(params: dict[str, list[list[int]]], ranges: list[np.ndarray], shift: 
     t1 = terms(params, 1, np.repeat(ranges[1][:, None], c, axis=1))
     sums = t0[:, None, :] + t1[None, :, :]
     acc = max(signed_bits(int(t.min()), int(t.max())) for t in (t0, t1, sums))
-    out = kernels.residual_add([t0[:, None, :], t1[None, :, :]], shift)
+    out = residual_add([t0[:, None, :], t1[None, :, :]], shift)
     return acc, signed_bits(int(out.min()), int(out.max()))
 
 
@@ -223,7 +223,7 @@ def test_residual_add(tmp_path: Path, c: int, pe: int, in0: int, s0: int, in1: i
     if limits:
         x0[10, LIMIT_CH], x1[10, LIMIT_CH] = (int(xs[np.argmax(terms(params, i, np.repeat(
             xs[:, None], c, axis=1))[:, LIMIT_CH])]) for i, xs in enumerate(ranges))
-    total = kernels.residual_add([terms(params, 0, x0), terms(params, 1, x1)], shift)
+    total = residual_add([terms(params, 0, x0), terms(params, 1, x1)], shift)
     assert (total < 0).any() and (total > 0).any()
     if shift:
         raw = terms(params, 0, x0) + terms(params, 1, x1)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from rtl_files import rtl
 
-from flows.backends.rtl_words import hex_words, score_affine_words
+from flows.backends.rtl_words import hex_words
+from flows.ops.score_affine import score_affine_words
 from flows.sim.verilator import build_harness, run_harness
 
 

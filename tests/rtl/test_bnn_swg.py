@@ -1,4 +1,4 @@
-"""bnn_swg against kernels.sliding_window: padding, strides, folding, throughput."""
+"""bnn_swg against flows.ops sliding_window: padding, strides, folding, throughput."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from rtl_files import rtl
-from flows.ops import kernels
+from flows.backends.rtl_library import library_files
+from rtl_files import RTL
+from flows.ops.sliding_window import sliding_window
 from flows.sim.verilator import Harness, build_harness, run_harness
 
 
@@ -47,11 +48,11 @@ def cfg_id(c: Cfg) -> str:
 
 
 def harness(c: Cfg) -> Harness:
-    return build_harness(rtl("bnn_swg", "bnn_fifo"), "bnn_swg", c.params)
+    return build_harness(library_files("bnn_swg", RTL), "bnn_swg", c.params)
 
 
 def expected(c: Cfg, x: np.ndarray) -> np.ndarray:
-    return kernels.sliding_window(x, c.k, c.stride, c.pads, c.pad_value).reshape(-1, c.simd)
+    return sliding_window(x, c.k, c.stride, c.pads, c.pad_value).reshape(-1, c.simd)
 
 
 def run(c: Cfg, h: Harness, x: np.ndarray, **kw):

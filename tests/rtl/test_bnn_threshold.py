@@ -1,4 +1,4 @@
-"""bnn_threshold against kernels.stream_threshold, under input gaps and output back-pressure."""
+"""bnn_threshold against flows.ops stream_threshold, under input gaps and output back-pressure."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from rtl_files import rtl
-from flows.ops import kernels
-from flows.backends.rtl_words import hex_words, stream_threshold_words
+from flows.ops.stream_threshold import stream_threshold
+from flows.backends.rtl_words import hex_words
+from flows.ops.stream_threshold import stream_threshold_words
 from flows.sim.verilator import Harness, build_harness, run_harness
 
 # (C, PE, IN_BITS, IN_SIGNED, T_BITS)
@@ -53,7 +54,7 @@ def test_threshold(tmp_path: Path, c: int, pe: int, in_bits: int, signed: int, t
     x = rng.integers(lo, hi + 1, size=(pixels, c))
     x[:10] = np.clip(t, lo, hi)  # ties wherever the threshold is reachable
     x[10], x[11] = lo, hi
-    expect = kernels.stream_threshold(x, t, desc).reshape(-1, pe)
+    expect = stream_threshold(x, t, desc).reshape(-1, pe)
     n = expect.shape[0]
     for seed, pin, pout in ((1, 1.0, 1.0), (2, 0.7, 0.5), (3, 1.0, 0.2), (4, 0.3, 1.0)):
         res = run_harness(h, x.reshape(-1, pe), in_bits, 1, n, in_prob=pin, out_prob=pout,

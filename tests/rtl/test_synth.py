@@ -9,33 +9,35 @@ from pathlib import Path
 
 import pytest
 
-from rtl_files import rtl
+from flows.backends.rtl_library import library_files
+from rtl_files import RTL
 
-CASES: list[tuple[str, list[str], dict[str, int | str]]] = [
-    ("bnn_mvtu", ["bnn_fifo"], {"MW": 64, "MH": 16, "PE": 4, "SIMD": 16, "IN_BITS": 1,
-                                "ACC_BITS": 8, "USE_THRESH": 1}),
-    ("bnn_mvtu", ["bnn_fifo"], {"MW": 36, "MH": 8, "PE": 2, "SIMD": 12, "IN_BITS": 8,
-                                "ACC_BITS": 16, "USE_THRESH": 1}),
-    ("bnn_mvtu", ["bnn_fifo"], {"MW": 9, "MH": 32, "PE": 4, "SIMD": 9, "IN_BITS": 8,
-                                "ACC_BITS": 16, "USE_THRESH": 1, "WEIGHT_BITS": 4}),
-    ("bnn_fifo", [], {"WIDTH": 32, "DEPTH": 512}),
-    ("bnn_dwc", [], {"IN_W": 8, "OUT_W": 24}),
-    ("bnn_dwc", [], {"IN_W": 24, "OUT_W": 8}),
-    ("bnn_label_select", [], {"N": 10, "PE": 2, "EW": 16, "SIGNED": 1}),
-    ("bnn_swg", ["bnn_fifo"], {"IFM_H": 32, "IFM_W": 32, "CH": 64, "K": 3, "STRIDE": 1, "PAD_T": 1,
-                               "PAD_L": 1, "PAD_B": 1, "PAD_R": 1, "SIMD": 32, "EW": 1}),
-    ("bnn_maxpool", [], {"IFM_H": 7, "IFM_W": 7, "CH": 8, "K": 2, "PE": 2, "EW": 8, "SIGNED": 1}),
-    ("bnn_pool_sum", [], {"IFM_H": 9, "IFM_W": 9, "CH": 8, "K": 3, "PE": 2, "EW": 8, "SIGNED": 0,
-                          "OUT_BITS": 12}),
-    ("bnn_concat", ["bnn_dwc"], {"CH0": 64, "CH1": 32, "SIMD0": 32, "SIMD1": 8, "EW": 1,
-                                 "OUT_SIMD": 16}),
-    ("bnn_duplicate", [], {"WIDTH": 32}),
-    ("bnn_global_acc", ["bnn_dwc"], {"PIXELS": 64, "CH": 64, "PE": 8, "EW": 1, "OUT_BITS": 7,
-                                     "OUT_PE": 4}),
-    ("bnn_threshold", [], {"C": 64, "PE": 4, "IN_BITS": 8, "IN_SIGNED": 1, "T_BITS": 11}),
-    ("bnn_residual_add", [], {"C": 64, "PE": 2, "IN0_BITS": 8, "IN0_SIGNED": 1, "IN1_BITS": 8,
-                              "IN1_SIGNED": 0, "F_BITS": 16, "ACC_BITS": 24, "SHIFT": 4,
-                              "OUT_BITS": 8}),
+# (top, parameters); the files each top needs come from flows.backends.rtl_library.
+CASES: list[tuple[str, dict[str, int | str]]] = [
+    ("bnn_mvtu", {"MW": 64, "MH": 16, "PE": 4, "SIMD": 16, "IN_BITS": 1,
+                  "ACC_BITS": 8, "USE_THRESH": 1}),
+    ("bnn_mvtu", {"MW": 36, "MH": 8, "PE": 2, "SIMD": 12, "IN_BITS": 8,
+                  "ACC_BITS": 16, "USE_THRESH": 1}),
+    ("bnn_mvtu", {"MW": 9, "MH": 32, "PE": 4, "SIMD": 9, "IN_BITS": 8,
+                  "ACC_BITS": 16, "USE_THRESH": 1, "WEIGHT_BITS": 4}),
+    ("bnn_fifo", {"WIDTH": 32, "DEPTH": 512}),
+    ("bnn_dwc", {"IN_W": 8, "OUT_W": 24}),
+    ("bnn_dwc", {"IN_W": 24, "OUT_W": 8}),
+    ("bnn_label_select", {"N": 10, "PE": 2, "EW": 16, "SIGNED": 1}),
+    ("bnn_swg", {"IFM_H": 32, "IFM_W": 32, "CH": 64, "K": 3, "STRIDE": 1, "PAD_T": 1,
+                 "PAD_L": 1, "PAD_B": 1, "PAD_R": 1, "SIMD": 32, "EW": 1}),
+    ("bnn_maxpool", {"IFM_H": 7, "IFM_W": 7, "CH": 8, "K": 2, "PE": 2, "EW": 8, "SIGNED": 1}),
+    ("bnn_pool_sum", {"IFM_H": 9, "IFM_W": 9, "CH": 8, "K": 3, "PE": 2, "EW": 8, "SIGNED": 0,
+                      "OUT_BITS": 12}),
+    ("bnn_concat", {"CH0": 64, "CH1": 32, "SIMD0": 32, "SIMD1": 8, "EW": 1,
+                    "OUT_SIMD": 16}),
+    ("bnn_duplicate", {"WIDTH": 32}),
+    ("bnn_global_acc", {"PIXELS": 64, "CH": 64, "PE": 8, "EW": 1, "OUT_BITS": 7,
+                        "OUT_PE": 4}),
+    ("bnn_threshold", {"C": 64, "PE": 4, "IN_BITS": 8, "IN_SIGNED": 1, "T_BITS": 11}),
+    ("bnn_residual_add", {"C": 64, "PE": 2, "IN0_BITS": 8, "IN0_SIGNED": 1, "IN1_BITS": 8,
+                          "IN1_SIGNED": 0, "F_BITS": 16, "ACC_BITS": 24, "SHIFT": 4,
+                          "OUT_BITS": 8}),
 ]
 
 
@@ -66,9 +68,9 @@ def _write_param_rom(top: str, params: dict[str, int | str], d: Path) -> dict[st
     return {**params, "PARAM_FILE": str(rom)}
 
 
-@pytest.mark.parametrize("top,extra,params", CASES,
+@pytest.mark.parametrize("top,params", CASES,
                          ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
-def test_synth_xilinx(top: str, extra: list[str], params: dict[str, int | str],
+def test_synth_xilinx(top: str, params: dict[str, int | str],
                       tmp_path: Path) -> None:
     if top == "bnn_mvtu":
         params = _write_roms(params, tmp_path)
@@ -76,7 +78,7 @@ def test_synth_xilinx(top: str, extra: list[str], params: dict[str, int | str],
         params = _write_param_rom(top, params, tmp_path)
     chparams = " ".join(f"-set {k} {v if isinstance(v, int) else chr(34) + v + chr(34)}"
                         for k, v in params.items())
-    files = " ".join(str(f) for f in rtl(top, *extra))
+    files = " ".join(str(f) for f in library_files(top, RTL))
     script = (f"read_verilog -defer {files}\n"
               f"chparam {chparams} {top}\n"
               f"synth_xilinx -top {top} -family xc7\n"
