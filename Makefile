@@ -15,17 +15,21 @@ BACKEND ?= bnnflow
 ESTIMATE ?= yosys
 ESTIMATES_ONLY ?=
 TARGET_FPS ?=
+BOARDS  ?= $(BOARD)
+SIM     ?=
+POINTS  ?=
+DASK_SCHEDULER ?=
 
 # The variables a command line may set: a misspelt one (ESTIMTE=analytic) would otherwise be
 # ignored without a word, and the build would run with the default.
 KNOWN_VARS := MODEL BOARD N EPOCHS THREADS DEVICE PRECISION ARGS BACKEND ESTIMATE ESTIMATES_ONLY TARGET_FPS \
-              CHECKPOINT FOLDING_CONFIG PUBLISH SEED
+              CHECKPOINT FOLDING_CONFIG PUBLISH SEED BOARDS SIM POINTS DASK_SCHEDULER
 UNKNOWN_VARS := $(filter-out $(KNOWN_VARS),$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v))))
 ifneq ($(UNKNOWN_VARS),)
 $(error unknown variable $(UNKNOWN_VARS); make takes $(KNOWN_VARS))
 endif
 
-.PHONY: setup test build train bench bench-train bench-sim rtlsim validate list clean help bench-resources docker-test fuzz
+.PHONY: setup test build train bench bench-train bench-sim rtlsim validate list clean help bench-resources docker-test fuzz dse
 
 help:
 	@echo "make setup                         install system packages, .venv and pinned Python packages"
@@ -39,6 +43,9 @@ help:
 	@echo "make list                          known models and boards"
 	@echo "   build options: BACKEND=finn  ESTIMATE=analytic  ESTIMATES_ONLY=1  FOLDING_CONFIG=f.json"
 	@echo "                  TARGET_FPS=n (images/s) or TARGET_FPS=max (fastest folding that fits the board)"
+	@echo "make dse MODEL=m BOARDS=\"b1 b2\"     every candidate folding on every board as Dask tasks: build/dse/m/results.csv,"
+	@echo "                                   pareto.png, report.md; SIM=n also simulates n images a point, POINTS=n per board"
+	@echo "                                   (default 16, 0: all); DASK_SCHEDULER=tcp://host:8786 runs on that cluster"
 	@echo "make bench                         golden model vs qonnx execute_onnx; cycles and FPS per model"
 	@echo "make bench-resources               Yosys vs analytic resources per layer of tfc_w1a1_nobn"
 	@echo "make bench-sim [ARGS=...]          Verilator cycles/s and simulated FPS (tfc, densenet, cnv_w1a1 FINN folding)"
@@ -61,6 +68,10 @@ build:
 
 rtlsim:
 	$(BNNFLOW) build --model $(MODEL) --board $(BOARD) --n-sim $(N) $(CKPT_ARG) $(FLOW_ARGS) $(ARGS)
+
+dse:
+	$(BNNFLOW) dse --model $(MODEL) --boards $(BOARDS) --estimate $(ESTIMATE) $(CKPT_ARG) \
+	    $(if $(SIM),--sim $(SIM)) $(if $(POINTS),--points $(POINTS)) $(if $(DASK_SCHEDULER),--scheduler $(DASK_SCHEDULER)) $(ARGS)
 
 validate:
 	$(BNNFLOW) validate build/$(MODEL)-$(BOARD)/deploy --virtual $(ARGS)

@@ -7,6 +7,7 @@
     bnnflow fuzz ...                     random networks through the flow and the RTL
     bnnflow compare | sensitivity ...    training curves side by side; per-layer sensitivity
     bnnflow validate DEPLOY_DIR ...      a build's deploy package on the virtual board
+    bnnflow dse --model M --boards B...  every candidate folding on every board (Dask): table, Pareto plot
 
 `bnnflow COMMAND --help` gives each command's options.
 """
@@ -132,6 +133,11 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--estimates-only", action="store_true",
                    help="report resources without stopping when the design does not fit the board")
     b.set_defaults(func=_build)
+    dse = sub.add_parser("dse", help="sweep candidate foldings across boards on Dask: table, Pareto plot, report")
+    from flows.dse.cli import add_arguments as dse_arguments, main as dse_main
+
+    dse_arguments(dse)
+    dse.set_defaults(func=dse_main)
     ls = sub.add_parser("list", help="known models and boards")
     ls.set_defaults(func=_list)
     # Listed for --help; main() hands their command lines to their modules before argparse sees them.
