@@ -23,13 +23,13 @@ DASK_SCHEDULER ?=
 # The variables a command line may set: a misspelt one (ESTIMTE=analytic) would otherwise be
 # ignored without a word, and the build would run with the default.
 KNOWN_VARS := MODEL BOARD N EPOCHS THREADS DEVICE PRECISION ARGS BACKEND ESTIMATE ESTIMATES_ONLY TARGET_FPS \
-              CHECKPOINT FOLDING_CONFIG PUBLISH SEED BOARDS SIM POINTS DASK_SCHEDULER
+              CHECKPOINT FOLDING_CONFIG PUBLISH SEED BOARDS SIM POINTS DASK_SCHEDULER ONNX
 UNKNOWN_VARS := $(filter-out $(KNOWN_VARS),$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v))))
 ifneq ($(UNKNOWN_VARS),)
 $(error unknown variable $(UNKNOWN_VARS); make takes $(KNOWN_VARS))
 endif
 
-.PHONY: setup test build train bench bench-train bench-sim rtlsim validate list clean help bench-resources docker-test fuzz dse
+.PHONY: setup test build train bench bench-train bench-sim rtlsim validate list clean help bench-resources docker-test fuzz dse check
 
 help:
 	@echo "make setup                         install system packages, .venv and pinned Python packages"
@@ -41,6 +41,7 @@ help:
 	@echo "make rtlsim MODEL=m BOARD=b N=n    simulate n test images through the RTL"
 	@echo "make validate MODEL=m BOARD=b      run the deploy package's validate.py on the virtual board"
 	@echo "make list                          known models and boards"
+	@echo "make check ONNX=net.onnx           how every node of a QONNX file will be handled (exit 2 if unsupported)"
 	@echo "   build options: BACKEND=finn  ESTIMATE=analytic  ESTIMATES_ONLY=1  FOLDING_CONFIG=f.json"
 	@echo "                  TARGET_FPS=n (images/s) or TARGET_FPS=max (fastest folding that fits the board)"
 	@echo "make dse MODEL=m BOARDS=\"b1 b2\"     every candidate folding on every board as Dask tasks: build/dse/m/results.csv,"
@@ -103,6 +104,11 @@ bench-train:
 
 list:
 	$(BNNFLOW) list
+
+# Before any build stage: how every node of ONNX will be handled; exit 2 naming the node if one cannot be.
+check:
+	@test -n "$(ONNX)" || { echo "make check: give the network, e.g. make check ONNX=net.onnx"; exit 2; }
+	$(BNNFLOW) check $(ONNX)
 
 clean:
 	rm -rf build runs .pytest_cache

@@ -151,7 +151,16 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("deploy_dir", type=Path, help="build/<model>-<board>/deploy")
     v.add_argument("rest", nargs=argparse.REMAINDER, help="validate.py's options, e.g. --virtual -n 100")
     v.set_defaults(func=_validate)
+    c = sub.add_parser("check", help="how every node of a QONNX file will be handled; exit 2 if one cannot be")
+    c.add_argument("onnx", type=Path, help="the network, exactly as Brevitas exports it")
+    c.set_defaults(func=_check)
     return p
+
+
+def _check(args: argparse.Namespace) -> int:
+    from flows.frontend.check import main_check
+
+    return main_check(args.onnx)
 
 
 def _delegated(argv: list[str]) -> tuple[str, list[str]] | None:
