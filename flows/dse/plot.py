@@ -26,13 +26,13 @@ def plot_pareto(records: Sequence[dict], capacities: dict[str, dict], path: Path
         for i, board in enumerate(boards):
             mine = [r for r in ok if r["board"] == board]
             c, m = colours[board], MARKERS[i % len(MARKERS)]
-            # Boards with one part (Pynq-Z1, Pynq-Z2) give the same points: shrink each later board's
-            # markers so the earlier ones still show around them.
-            size = max(20, 70 - 18 * i)
+            # Boards with one part (Pynq-Z1, Pynq-Z2) give the same points: each later board's markers
+            # are smaller and drawn on top, so the earlier ones still show around them as rings.
+            size = max(12.0, 120 * 0.45 ** i)
             fit = [r for r in mine if r["fits"]]
             over = [r for r in mine if not r["fits"]]
             ax.scatter([r[kind] for r in fit], [r["fps"] for r in fit], s=size, marker=m, facecolors="none",
-                       edgecolors=[c], linewidths=1.2, label=f"{board} ({len(mine)} points)")
+                       edgecolors=[c], linewidths=1.2, zorder=3 + i, label=f"{board} ({len(mine)} points)")
             if over:
                 ax.scatter([r[kind] for r in over], [r["fps"] for r in over], s=size, marker="x", color=c,
                            label=f"{board}: does not fit")
@@ -41,13 +41,14 @@ def plot_pareto(records: Sequence[dict], capacities: dict[str, dict], path: Path
                 ax.step([r[kind] for r in front], [r["fps"] for r in front], where="post", color=c, alpha=0.7,
                         linewidth=1.2)
                 ax.scatter([r[kind] for r in front], [r["fps"] for r in front], s=size, marker=m, color=c,
-                           label=f"{board} Pareto front ({len(front)})")
+                           zorder=3 + i, label=f"{board} Pareto front ({len(front)})")
         _capacity_lines(ax, capacities, kind, colours)
         ax.set_xlabel(f"{unit} ({_method(ok)} estimate)")
         ax.set_ylabel("images/s at the board clock (clock / bottleneck cycles)")
         ax.set_yscale("log")
-        values = [r[kind] for r in ok if r[kind] > 0]
-        if values and max(values) / min(values) > 20:
+        # Log scale when the points and the capacity lines span more than 20x (and none is zero).
+        values = [r[kind] for r in ok] + [c[kind] for c in capacities.values() if c[kind]]
+        if values and min(values) > 0 and max(values) / min(values) > 20:
             ax.set_xscale("log")
         ax.grid(True, which="both", alpha=0.25)
         ax.set_title(f"FPS against {kind}")
