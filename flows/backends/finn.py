@@ -2,10 +2,19 @@
 
 Our graphs hit these known FINN pitfalls (see /work/shared/REFERENCES.md), and
 the folder works around them:
-- FINN rejects unsigned 8-bit input Quant nodes. Our export has no input
-  quantizer at all (pixels arrive as x/256 floats), so 01_qonnx.onnx takes the
-  raw UINT8 pixels and divides by 256 in a Mul that FINN's streamliner absorbs
-  into the first layer's thresholds (checked equal to our export by the tests).
+- FINN's QONNX conversion accepts only signed Quant nodes for identity
+  activations ("FINN only supports signed Quant nodes for identity
+  activations"), and an unsigned input quantizer is one (the zoo's pixel/256,
+  8-bit). The written graph therefore takes the quantizer's integer codes (UINT8
+  pixels), annotated with their datatype, and an exact Mul (and Add for a zero
+  point) turns them into the quantizer's output; the float preprocessing ahead
+  of it goes to the host, as in our own flow (flows.frontend.input_quant). FINN's
+  streamliner absorbs the Mul into the first thresholds. Signed input quantizers
+  (BNN-PYNQ's CNV) stay: FINN converts those.
+- qonnx 1.0.0's ExtractBiasFromConv reshapes a conv bias quantizer's scale and
+  zero point to (1, C, 1, 1) unless their shape is exactly (1,); Brevitas writes
+  0-d ones ("cannot reshape array of size 1 into shape (1,64,1,1)"), so the
+  written graph gives every such per-tensor parameter the shape (1,).
 - FINN's accumulator-width minimisation clips XNOR thresholds to [-n_neg, n_pos]
   instead of [0, K], which changes answers: build.py leaves out
   step_minimize_bit_width.
@@ -35,7 +44,6 @@ from flows.build.fold import layer_folds
 if TYPE_CHECKING:
     from flows.build.steps import BuildConfig
 
-INPUT_SCALE = 1.0 / 256.0  # our 8-bit input convention: pixel / 256
 # Our hardware op -> the node name prefix FINN gives the same layer after specialize_layers.
 FINN_LAYER_NAMES = {"MVTU": "MVAU_hls", "LabelSelect": "LabelSelect_hls"}
 # FINN's default step list without step_minimize_bit_width (the XNOR threshold pitfall).
@@ -74,17 +82,92 @@ if __name__ == "__main__":
 '''
 
 
-def finn_ready_qonnx(model: ModelWrapper) -> ModelWrapper:
-    """Our QONNX export with a UINT8 pixel input and an explicit x/256 Mul in front."""
-    model = cleanup_model(model)
+ELEMENTWISE = ("Mul", "Add", "Sub", "Div", "Reshape", "Flatten", "Identity", "Dropout")
+
+
+def _input_quantizer(model: ModelWrapper):
+    """The first Quant on the path from the graph input through elementwise and shape ops, with that path."""
+    path, cur = [], model.graph.input[0].name
+    while True:
+        consumers = model.find_consumers(cur)
+        if len(consumers) != 1:
+            return None, path
+        node = consumers[0]
+        if node.op_type in ("Quant", "BipolarQuant"):
+            return node, path
+        if node.op_type not in ELEMENTWISE:
+            return None, path
+        path.append(node)
+        cur = node.output[0]
+
+
+def _unsigned_input_to_codes(model: ModelWrapper) -> ModelWrapper:
+    """An unsigned input Quant -> the graph takes its integer codes; Mul (and Add) rebuild its output.
+
+    Shape ops on the way stay (they commute with the elementwise quantizer); the
+    float preprocessing goes, as the host computes the codes from it.
+    """
+    quant, path = _input_quantizer(model)
+    if quant is None or quant.op_type != "Quant":
+        return model
+    attrs = {a.name: helper.get_attribute_value(a) for a in quant.attribute}
+    scale, zeropt, bits = (model.get_initializer(quant.input[i]) for i in (1, 2, 3))
+    if attrs.get("signed", 1) or scale is None or zeropt is None or bits is None or scale.size != 1 \
+            or zeropt.size != 1:
+        return model
+    b = int(bits.item())
+    s, z = float(scale.item()), float(zeropt.item())
     old = model.graph.input[0].name
-    new = f"{old}_uint8"
-    for node in model.graph.node:
-        node.input[:] = [f"{old}_scaled" if i == old else i for i in node.input]
-    model.graph.input[0].name = new
-    model.set_initializer(f"{old}_scale", np.array(INPUT_SCALE, dtype=np.float32))
-    model.graph.node.insert(0, helper.make_node("Mul", [new, f"{old}_scale"], [f"{old}_scaled"], name="InputScale_0"))
-    model.set_tensor_datatype(new, DataType["UINT8"])
+    codes = f"{old}_codes"
+    shape = model.get_tensor_shape(old)
+    for n in [*path, quant]:
+        model.graph.node.remove(n)
+    kept, cur = [], codes
+    for n in path:
+        if n.op_type in ("Reshape", "Flatten"):
+            n.input[0] = cur
+            kept.append(n)
+            cur = n.output[0]
+    # q in [0, 2^b - 1] on the grid: the quantizer's output is s * (q - z), exactly.
+    model.set_initializer(f"{old}_scale", np.array(s, dtype=np.float32))
+    kept.append(helper.make_node("Mul", [cur, f"{old}_scale"], [f"{old}_scaled" if z else quant.output[0]],
+                                 name="InputScale_0"))
+    if z:
+        model.set_initializer(f"{old}_offset", np.array(-z * s, dtype=np.float32))
+        kept.append(helper.make_node("Add", [f"{old}_scaled", f"{old}_offset"], [quant.output[0]],
+                                     name="InputOffset_0"))
+    for i, n in enumerate(kept):
+        model.graph.node.insert(i, n)
+    model.graph.input[0].name = codes
+    model.set_tensor_shape(codes, shape)
+    for n in kept[:-2 if z else -1]:  # shape ops now move the codes themselves
+        model.set_tensor_datatype(n.output[0], DataType[f"UINT{b}"])
+    model.set_tensor_datatype(codes, DataType[f"UINT{b}"])
+    # The quantizer's output keeps its name but is s * (q - z) now: no integer annotation.
+    model.set_tensor_datatype(quant.output[0], DataType["FLOAT32"])
+    return model
+
+
+def _conv_bias_params_1d(model: ModelWrapper) -> ModelWrapper:
+    """Per-tensor scale / zero point of a conv bias quantizer: shape (1,), as ExtractBiasFromConv expects."""
+    for conv in model.graph.node:
+        if conv.op_type not in ("Conv", "ConvTranspose") or len(conv.input) < 3 or not conv.input[2]:
+            continue
+        q = model.find_producer(conv.input[2])
+        if q is None or q.op_type not in ("Quant", "IntQuant", "BipolarQuant"):
+            continue
+        for name in q.input[1:3]:
+            v = model.get_initializer(name)
+            if v is not None and v.size == 1 and v.shape != (1,):
+                model.set_initializer(name, v.reshape(1))
+    return model
+
+
+def finn_ready_qonnx(model: ModelWrapper) -> ModelWrapper:
+    """Our QONNX export as FINN's front end takes it (see the module docstring):
+    integer codes instead of an unsigned input quantizer, and conv bias parameters of shape (1,)."""
+    model = cleanup_model(ModelWrapper(model.model.__deepcopy__()))
+    model = _conv_bias_params_1d(_unsigned_input_to_codes(model))
     return cleanup_model(model)
 
 
