@@ -17,7 +17,7 @@ from qonnx.custom_op.registry import getCustomOp
 from flows.backends.rtl_library import with_deps
 from flows.backends.rtl_words import hex_words
 from flows.errors import UnsupportedNodeError
-from flows.ops import DOMAIN
+from flows.ops import DOMAIN, op_class
 
 TOP = "bnn_top"
 # A two-deep FIFO between layers registers the ready path, so no combinational
@@ -190,27 +190,23 @@ class DesignBuilder:
         return out
 
     def _skew_depth(self, consumer, siblings, s: Stream) -> int:
-        """Beats a bypass branch must hold while a window generator on a sibling path fills its line buffer."""
-        windows = [getCustomOp(n) for n in self._windows_ahead([n for n in siblings if n is not consumer], consumer)]
-        if consumer.op_type == "SlidingWindow" or not windows:
+        """Beats a bypass branch must hold while a line-buffering op (a window generator) on a
+        sibling path fills its line buffer."""
+        buffers = self._line_buffers_ahead([n for n in siblings if n is not consumer], consumer)
+        if _line_buffering(consumer) or not buffers:
             return LINK_FIFO_DEPTH
         beats_per_pixel = max(1, self.model.get_tensor_shape(consumer.input[0])[-1] // s.elems)
-        lag = 0
-        for w in windows:
-            k, (_, width) = w.get_nodeattr("K"), w.get_nodeattr("IFMDim")
-            top, left, _, right = w.get_nodeattr("Pads")
-            lag = max(lag, ((k - top + 1) * width + k) * beats_per_pixel)
-        return 2 * lag + 32
+        return 2 * max(getCustomOp(n).fill_lag(beats_per_pixel) for n in buffers) + 32
 
-    def _windows_ahead(self, starts: list, join) -> list:
-        """Window generators on the paths from `starts` up to the node where the branches join."""
+    def _line_buffers_ahead(self, starts: list, join) -> list:
+        """Line-buffering ops on the paths from `starts` up to the node where the branches join."""
         found, seen, todo = [], set(), list(starts)
         while todo:
             n = todo.pop()
             if n.name in seen or n is join:
                 continue
             seen.add(n.name)
-            if n.op_type == "SlidingWindow":
+            if _line_buffering(n):
                 found.append(n)
             todo.extend(c for o in n.output for c in self.model.find_consumers(o))
         return found
@@ -219,7 +215,8 @@ class DesignBuilder:
         model = self.model
         in_name = model.graph.input[0].name
         in_dt = model.get_tensor_datatype(in_name)
-        first = next(n for n in model.graph.node if n.op_type == "MVTU")
+        # The input streams at the SIMD of the first layer that folds by SIMD (the first MVTU).
+        first = next(n for n in model.graph.node if (c := op_class(n.op_type)) and c.FOLDS == "PE+SIMD")
         in_elems, in_bits = getCustomOp(first).get_nodeattr("SIMD"), in_dt.bitwidth()
         port_in = 8 * math.ceil(in_elems * in_bits / 8)
         pending: dict[str, list[Stream]] = {in_name: self._fork(in_name, Stream("in", in_elems, in_bits,
@@ -249,6 +246,11 @@ class DesignBuilder:
             StreamFormat(s.elems, s.elem_bits, s.signed, 8 * math.ceil(s.width / 8), max(1, n_out // s.elems)),
             s.name,
         )
+
+
+def _line_buffering(node) -> bool:
+    cls = op_class(node.op_type)
+    return bool(cls and cls.LINE_BUFFER)
 
 
 def build_design(model: ModelWrapper, fifo_depths: dict[str, int] | None = None) -> Design:

@@ -44,6 +44,9 @@ class HwOp(CustomOp):
     TIMED: bool = False
     # Why an op without a folding of its own has none (a folding config that names it is told).
     FOLD_NOTE: str = ""
+    # Whether the op holds rows of its input before its first output (a window generator's line
+    # buffer): a bypass branch beside it needs a FIFO of fill_lag beats.
+    LINE_BUFFER: bool = False
 
     def base_attrs(self) -> dict:
         return {"outputDataType": ("s", True, "")}
@@ -111,6 +114,10 @@ class HwOp(CustomOp):
         from flows.estimates.analytic import analytic_resources
 
         return analytic_resources(inst.module, inst.str_params)
+
+    def fill_lag(self, beats_per_pixel: int) -> int:
+        """Input beats a LINE_BUFFER op takes in before its first output."""
+        return 0
 
     def golden_step(self, model, consts: dict):
         """A fast step for the golden model, (inputs, outputs, callable, names of nodes it also runs),

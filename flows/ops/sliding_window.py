@@ -35,6 +35,7 @@ class SlidingWindow(HwOp):
 
     TIMED = True
     FOLD_NOTE = " (it runs at the SIMD of the MVTU it feeds)"
+    LINE_BUFFER = True
 
     def get_nodeattr_types(self):
         return {
@@ -62,6 +63,11 @@ class SlidingWindow(HwOp):
         oh, ow = self.output_dim()
         k, c = self.get_nodeattr("K"), self.get_nodeattr("Channels")
         return oh * ow * k * k * c // self.get_nodeattr("SIMD")
+
+    def fill_lag(self, beats_per_pixel: int) -> int:
+        k, (_, width) = self.get_nodeattr("K"), self.get_nodeattr("IFMDim")
+        top = self.get_nodeattr("Pads")[0]
+        return ((k - top + 1) * width + k) * beats_per_pixel
 
     def rtl(self, b, inputs):
         node = self.onnx_node
