@@ -64,7 +64,7 @@ def _list(args: argparse.Namespace) -> None:
 
 # Commands whose options belong to the module that runs them: bnnflow passes the rest of the line on.
 DELEGATED = {
-    "train": ("models.train", "train a zoo model into runs/<model>/ (--publish: also checkpoints/)"),
+    "train": ("models.train_cli", "train a zoo model into runs/<model>/ (--publish: also checkpoints/)"),
     "fuzz": ("flows.testing.fuzz", "random networks through export, streamline, lower, golden and RTL"),
     "compare": ("models.compare", "overlay the training curves of several runs"),
     "sensitivity": ("models.layer_sensitivity", "accuracy cost of binarising each layer"),

@@ -106,6 +106,7 @@ def test_build_fold_step_fits_the_board(graphs, tmp_path):
     assert cfg.fold_budget["max_utilisation"] == 0.5 and cfg.fold_budget["capacity"]["LUT"] == 53200
     other = dataclasses.replace(cfg, max_utilisation=0.6)
     assert other.fold_budget != cfg.fold_budget
+    (tmp_path / "f.json").write_text("{}")  # a folding config is read when the build is configured
     assert dataclasses.replace(cfg, fit_board=False, folding_config=tmp_path / "f.json").fold_budget is None
     # "max" and a target are different fold steps.
     assert dataclasses.replace(cfg, fit_board=False).target_cycles > cfg.target_cycles == 1

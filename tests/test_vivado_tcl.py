@@ -1,11 +1,11 @@
 """The generated Vivado project: Tcl that parses, and a block design wired as the driver expects,
 checked by running the script in tclsh with every Vivado command stubbed to record its call."""
-import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from flows.backends.manifest import Manifest
 from flows.boards import load_board
 from flows.backends.vivado import ACCEL, DMA, SCRIPT, write_project
 
@@ -68,7 +68,7 @@ def _stream_path(calls: list[list[str]], start: str, end: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def manifest(tfc_build):
-    return json.loads(tfc_build[0].path("rtl", "manifest.json").read_text())
+    return Manifest.read(tfc_build[0].path("rtl"))
 
 
 @pytest.mark.parametrize("board,ps", [("Pynq-Z2", "processing_system7"), ("Ultra96-V2", "zynq_ultra_ps_e")])
@@ -112,7 +112,7 @@ def test_wrapper_lints(tfc_build, manifest, tmp_path):
     out = tmp_path / "vivado"
     write_project(out, load_board("Pynq-Z2"), manifest, 100.0)
     rtl = tfc_build[0].path("rtl")
-    files = [str(out / "src" / f) for f in ("bnn_top_axi.v", "bnn_axis_tlast.v")] + [str(rtl / f) for f in manifest["verilog"]]
+    files = [str(out / "src" / f) for f in ("bnn_top_axi.v", "bnn_axis_tlast.v")] + [str(rtl / f) for f in manifest.verilog]
     proc = subprocess.run(["verilator", "--lint-only", "-Wall", "-Wno-DECLFILENAME", "--top-module", "bnn_top_axi", *files],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=rtl)
     assert proc.returncode == 0, proc.stdout

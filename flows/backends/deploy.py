@@ -24,6 +24,9 @@ from qonnx.core.modelwrapper import ModelWrapper
 from flows.errors import FlowError
 from flows.backends.hwh import ACCEL, DMA, write_hwh
 from flows.frontend.lower import to_hw_layout
+from flows.backends.design import StreamFormat
+from flows.backends.manifest import Manifest
+from flows.build.artefacts import DEPLOY, GOLDEN, RTL, VIVADO, GoldenOutputs
 from flows.sim.rtlsim import compile_accelerator
 from flows.sim.verilator import TB_SOURCE
 from flows.paths import REPO
@@ -39,17 +42,17 @@ VIRTUAL_BIT_TEXT = ("bnnflow virtual bitstream: not a Xilinx .bit. The virtual b
                     "with the Verilator harness in sim/; a real board cannot load this file.\n")
 
 
-def _stream(side: str, fmt: dict, graph_dt: DataType, shape: list[int]) -> dict:
+def _stream(side: str, fmt: StreamFormat, graph_dt: DataType, shape: list[int]) -> dict:
     # The hardware pads elements to the stream's element width (a 10-class label
     # travels as 8 bits), so the stream's own type is what the driver unpacks.
-    same_width = graph_dt.bitwidth() == fmt["elem_bits"] and graph_dt.is_integer()
-    name = graph_dt.name if same_width else f"{'INT' if fmt['signed'] else 'UINT'}{fmt['elem_bits']}"
-    elems = fmt["elems_per_beat"] * fmt["beats_per_image"]
+    same_width = graph_dt.bitwidth() == fmt.elem_bits and graph_dt.is_integer()
+    name = graph_dt.name if same_width else f"{'INT' if fmt.signed else 'UINT'}{fmt.elem_bits}"
+    elems = fmt.elems_per_beat * fmt.beats_per_image
     if elems != math.prod(shape[1:]):
         raise ValueError(f"{side}: the stream carries {elems} elements per image, the graph's tensor "
                          f"{shape} has {math.prod(shape[1:])}")
-    return {"datatype": name, "shape": [1, *shape[1:]], "elems_per_beat": fmt["elems_per_beat"],
-            "beats": fmt["beats_per_image"], "beat_bits": fmt["beat_bits"]}
+    return {"datatype": name, "shape": [1, *shape[1:]], "elems_per_beat": fmt.elems_per_beat,
+            "beats": fmt.beats_per_image, "beat_bits": fmt.beat_bits}
 
 
 def _numpy_dtype(dt: DataType) -> np.dtype:
@@ -60,16 +63,16 @@ def _numpy_dtype(dt: DataType) -> np.dtype:
     raise ValueError(f"no numpy integer type holds {dt.name}")
 
 
-def _write_virtual(vdir: Path, cfg: "BuildConfig", manifest: dict) -> None:
-    harness = compile_accelerator(cfg.path("rtl"))  # built by the rtlsim step; cached by content
+def _write_virtual(vdir: Path, cfg: "BuildConfig", manifest: Manifest) -> None:
+    harness = compile_accelerator(cfg.path(RTL))  # built by the rtlsim step; cached by content
     (vdir / "rtl").mkdir(parents=True)
-    for f in manifest["verilog"] + manifest["memory_files"]:
-        shutil.copy2(cfg.path("rtl", f), vdir / "rtl" / f)
+    for f in manifest.verilog + manifest.memory_files:
+        shutil.copy2(cfg.path(RTL, f), vdir / "rtl" / f)
     shutil.copy2(TB_SOURCE, vdir / TB_SOURCE.name)
     (vdir / "sim").mkdir()
     shutil.copy2(harness.binary, vdir / "sim" / "Vtop")
     (vdir / "virtual_board.json").write_text(json.dumps({
-        "top": manifest["top"], "verilog": manifest["verilog"], "rtl_dir": "rtl", "harness": TB_SOURCE.name,
+        "top": manifest.top, "verilog": manifest.verilog, "rtl_dir": "rtl", "harness": TB_SOURCE.name,
         "binary": "sim/Vtop", "in_width": harness.in_width, "out_width": harness.out_width,
     }, indent=2) + "\n")
     write_hwh(vdir / f"{VIRTUAL_NAME}.hwh", VIRTUAL_NAME, cfg.board_data.part, harness.in_width,
@@ -79,7 +82,7 @@ def _write_virtual(vdir: Path, cfg: "BuildConfig", manifest: dict) -> None:
 
 def _copy_bitstream(dest: Path, cfg: "BuildConfig") -> bool:
     """Copy the board flow's .bit and its .hwh, if a Vivado build made them."""
-    bits = sorted(cfg.path("vivado").rglob("*.bit")) if cfg.path("vivado").is_dir() else []
+    bits = sorted(cfg.path(VIVADO).rglob("*.bit")) if cfg.path(VIVADO).is_dir() else []
     dest.mkdir()
     for bit in bits[-1:]:
         shutil.copy2(bit, dest / bit.name)
@@ -90,20 +93,20 @@ def _copy_bitstream(dest: Path, cfg: "BuildConfig") -> bool:
 
 def write_package(model: ModelWrapper, cfg: "BuildConfig", dest: Path) -> dict:
     """Write the deploy package into the (new) directory dest; returns accelerator.json's content."""
-    manifest = json.loads(cfg.path("rtl", "manifest.json").read_text())
+    manifest = Manifest.read(cfg.path(RTL))
     iname, oname = model.graph.input[0].name, model.graph.output[0].name
     in_dt = model.get_tensor_datatype(iname)
     virtual = cfg.board_data.family == "zynq7"
     config = {
         "model": cfg.model, "board": cfg.board, "clock_mhz": cfg.clock_mhz, "dma": DMA, "accelerator": ACCEL,
         "virtual_bitfile": f"virtual/{VIRTUAL_NAME}.bit" if virtual else None,
-        "input": _stream("input", manifest["input"], in_dt, model.get_tensor_shape(iname)),
-        "output": _stream("output", manifest["output"], model.get_tensor_datatype(oname),
+        "input": _stream("input", manifest.input, in_dt, model.get_tensor_shape(iname)),
+        "output": _stream("output", manifest.output, model.get_tensor_datatype(oname),
                           model.get_tensor_shape(oname)),
     }
-    golden = np.load(cfg.path("golden.npz"))
-    n = len(golden["labels"])
-    images = to_hw_layout(golden["images"]).astype(_numpy_dtype(in_dt))
+    golden = GoldenOutputs.load(cfg.path(GOLDEN))
+    n = len(golden.labels)
+    images = to_hw_layout(golden.images).astype(_numpy_dtype(in_dt))
     if images.shape[1:] != tuple(config["input"]["shape"][1:]):
         raise FlowError(f"deploy: test images of shape {images.shape[1:]} do not fit the accelerator's input "
                         f"{config['input']['shape']}")
@@ -114,14 +117,14 @@ def write_package(model: ModelWrapper, cfg: "BuildConfig", dest: Path) -> dict:
     shutil.copy2(NOTEBOOK, dest / NOTEBOOK.name)
     (dest / "accelerator.json").write_text(json.dumps(config, indent=2) + "\n")
     with open(dest / "test_vectors.npz", "wb") as f:
-        np.savez_compressed(f, images=images, golden=golden["pred"], labels=golden["labels"])
+        np.savez_compressed(f, images=images, golden=golden.pred, labels=golden.labels)
     has_bit = _copy_bitstream(dest / "bitfile", cfg)
     if virtual:
         _write_virtual(dest / "virtual", cfg, manifest)
     fin, fout = config["input"], config["output"]
     readme = Template((FILES_SRC / "README.md").read_text()).substitute(
         model=cfg.model, board=cfg.board, n_vectors=n,
-        golden_accuracy=f"{(golden['pred'] == golden['labels']).mean():.2%}",
+        golden_accuracy=f"{golden.accuracy:.2%}",
         input_desc=f"{fin['beats']} beats of {fin['elems_per_beat']} x {fin['datatype']} per image",
         output_desc=f"{fout['beats']} beat(s) of {fout['elems_per_beat']} x {fout['datatype']}",
         bitfile_state="present" if has_bit else "empty: no Vivado build yet, use the virtual board",
@@ -131,7 +134,7 @@ def write_package(model: ModelWrapper, cfg: "BuildConfig", dest: Path) -> dict:
 
 
 def step_deploy(model: ModelWrapper, cfg: "BuildConfig") -> ModelWrapper:
-    out = cfg.path("deploy")
+    out = cfg.path(DEPLOY)
     stage = Path(tempfile.mkdtemp(prefix=".deploy-", dir=cfg.output_dir))
     try:
         config = write_package(model, cfg, stage / "deploy")

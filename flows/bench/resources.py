@@ -12,6 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from flows.backends.manifest import Manifest
+from flows.build.artefacts import FOLDED, RTL
 from flows.estimates.analytic import mvtu
 from flows.backends.rtl_library import library_files
 from flows.boards import load_board
@@ -46,10 +48,9 @@ def _header() -> str:
 
 
 def bench_build(build_dir: Path, board_name: str) -> str:
-    rtl = build_dir / "rtl"
-    if not (rtl / "manifest.json").is_file():
-        raise FlowError(f"no {rtl / 'manifest.json'}; run `make build` first")
-    model = load_onnx(build_dir / "04_folded.onnx")
+    rtl = build_dir / RTL
+    Manifest.read(rtl)  # a clear error where no build wrote one
+    model = load_onnx(build_dir / FOLDED)
     board = load_board(board_name)
     y = estimate(rtl, model, board, "yosys", log=lambda s: print(s, file=sys.stderr))
     a = {e.name: e.resources for e in estimate(rtl, model, board, "analytic").layers}

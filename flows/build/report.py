@@ -26,6 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 from qonnx.core.modelwrapper import ModelWrapper  # noqa: E402
 from qonnx.custom_op.registry import getCustomOp  # noqa: E402
 
+from flows.build.artefacts import CYCLES_PLOT, REPORT, RESOURCES, RESOURCES_PLOT, SIM_RESULTS
 from flows.estimates.analytic import MVTU_LUT_PER_PRODUCT_BIT  # noqa: E402
 from flows.boards import Board  # noqa: E402
 from flows.fileio import write_text  # noqa: E402
@@ -172,13 +173,13 @@ def report_markdown(cfg: BuildConfig, folds: list[LayerFold], ops_image: OpsPerI
 
 def write_report(cfg: BuildConfig, folded: ModelWrapper) -> Path:
     folds = layer_folds(folded)
-    est_file, sim_file = cfg.path("estimate", "resources.json"), cfg.path("sim", "results.json")
+    est_file, sim_file = cfg.path(RESOURCES), cfg.path(SIM_RESULTS)
     est = json.loads(est_file.read_text()) if est_file.is_file() else None
     sim = json.loads(sim_file.read_text()) if sim_file.is_file() else None
-    plot_cycles(folds, cfg.path("cycles.png"))
+    plot_cycles(folds, cfg.path(CYCLES_PLOT))
     if est:
-        plot_resources(est, cfg.path("resources.png"))
-    path = cfg.path("report.md")
+        plot_resources(est, cfg.path(RESOURCES_PLOT))
+    path = cfg.path(REPORT)
     write_text(path, report_markdown(cfg, folds, ops_per_image(folded), est, sim, fixed_point_streams(folded)))
     return path
 

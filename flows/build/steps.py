@@ -33,6 +33,10 @@ from flows.backends.finn import step_finn
 from flows.build.report import step_report
 from flows.backends.vivado import step_vivado
 from flows.boards import Board, load_board
+from flows.build.artefacts import (
+    CYCLES_PLOT, DEPLOY, ESTIMATE, FINN, FOLDED, FOLDING_CONFIG, GOLDEN, GOLDEN_SUMMARY, HW, QONNX, REPORT,
+    RESOURCES_PLOT, RTL, SIM_OUTPUTS, SIM_RESULTS, STREAMLINED, VIVADO, GoldenOutputs,
+)
 from flows.build.folder import BuildFolder, locked
 from flows.errors import BuildConfigError, FlowError
 from flows.frontend.export import export_qonnx
@@ -240,7 +244,7 @@ def step_fold(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
         model = folding.apply_folding_config(model, cfg.folding_config)
     else:
         model = _fold_to_board(model, cfg)
-    folding.write_folding_config(model, cfg.path("folding_config.json"))
+    folding.write_folding_config(model, cfg.path(FOLDING_CONFIG))
     for f in folding.layer_folds(model):
         pe = f"PE {f.pe:4d}" if f.pe else " " * 7
         simd = f"SIMD {f.simd:4d}" if f.simd else " " * 9
@@ -258,20 +262,19 @@ def step_golden(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     pred = ctx[model.graph.output[0].name][:, 0]
     scores = ctx[score_tensor]
     acc = float((pred == labels).mean())
-    with atomic_path(cfg.path("golden.npz")) as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(f, images=images, labels=labels, pred=pred, scores=scores)
-    write_json(cfg.path("golden.json"), {"images": len(images), "accuracy": acc, "seconds": seconds})
+    GoldenOutputs(images=images, labels=labels, pred=pred, scores=scores).save(cfg.path(GOLDEN))
+    write_json(cfg.path(GOLDEN_SUMMARY), {"images": len(images), "accuracy": acc, "seconds": seconds})
     cfg.log(f"  golden model: {acc:.2%} on {len(images)} test images ({len(images) / seconds:,.0f} images/s)")
     return model
 
 
 def step_rtl(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
-    manifest = generate_rtl(model, cfg.path("rtl"))
+    manifest = generate_rtl(model, cfg.path(RTL))
     cfg.log(f"  {len(manifest['verilog'])} Verilog files, {len(manifest['memory_files'])} memory files in rtl/")
     if cfg.size_fifos:
         t0 = time.perf_counter()
-        images = to_hw_layout(np.load(cfg.path("golden.npz"))["images"][:SIZING_IMAGES])
-        depths = size_fifos(model, cfg.path("rtl"), images)
+        images = to_hw_layout(GoldenOutputs.load(cfg.path(GOLDEN)).images[:SIZING_IMAGES])
+        depths = size_fifos(model, cfg.path(RTL), images)
         cfg.log(f"  FIFO depths from simulated peaks: {sum(depths.values()):,} words in {len(depths)} links "
                 f"({time.perf_counter() - t0:.0f} s)")
     return model
@@ -293,18 +296,18 @@ def _progress_lines(cfg: BuildConfig, unit: str, every_s: float = 10.0) -> Calla
 
 
 def step_rtlsim(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
-    golden = np.load(cfg.path("golden.npz"))
-    n = min(cfg.n_sim, len(golden["labels"]))
-    images, labels, expected = golden["images"][:n], golden["labels"][:n], golden["pred"][:n]
+    golden = GoldenOutputs.load(cfg.path(GOLDEN))
+    n = min(cfg.n_sim, len(golden.labels))
+    images, labels, expected = golden.images[:n], golden.labels[:n], golden.pred[:n]
     t0 = time.perf_counter()
-    compile_accelerator(cfg.path("rtl"))
+    compile_accelerator(cfg.path(RTL))
     workers = default_workers(n)
     cfg.log(f"  compiled with Verilator in {time.perf_counter() - t0:.1f} s; simulating {n} test images"
             + (f" in {workers} harness processes" if workers > 1 else ""))
     t0 = time.perf_counter()
-    res = simulate(cfg.path("rtl"), to_hw_layout(images), progress=_progress_lines(cfg, "images"), workers=workers)
+    res = simulate(cfg.path(RTL), to_hw_layout(images), progress=_progress_lines(cfg, "images"), workers=workers)
     seconds = time.perf_counter() - t0
-    with atomic_path(cfg.path("sim", "outputs.npz")) as tmp, open(tmp, "wb") as f:
+    with atomic_path(cfg.path(SIM_OUTPUTS)) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, outputs=res.outputs, in_cycles=res.in_cycles, out_cycles=res.out_cycles)
     pred = res.outputs[:, 0]
     bad = np.flatnonzero(pred != expected)
@@ -320,7 +323,7 @@ def step_rtlsim(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
         "latency_cycles": res.latency, "total_cycles": res.cycles, "seconds": seconds,
         "fps_at_clock": cfg.clock_mhz * 1e6 / res.cycles_per_image, "clock_mhz": cfg.clock_mhz,
     }
-    write_json(cfg.path("sim", "results.json"), result)
+    write_json(cfg.path(SIM_RESULTS), result)
     cfg.log(f"  RTL == golden on all {n} images; RTL accuracy {acc:.2%}")
     cfg.log(f"  {res.cycles_per_image:.1f} cycles per image (folding predicts {predicted}), latency {res.latency} "
             f"cycles, {result['fps_at_clock']:,.0f} FPS at {cfg.clock_mhz:g} MHz "
@@ -345,20 +348,19 @@ class Step:
 
 
 STEPS: list[Step] = [
-    Step("export", step_export, "01_qonnx.onnx", ("model",)),
-    Step("streamline", step_streamline, "02_streamlined.onnx", ("n_verify",)),
-    Step("lower", step_lower, "03_hw.onnx", ("n_verify",)),
-    Step("fold", step_fold, "04_folded.onnx", ("target_cycles", "folding_config", "fold_budget"),
-         ("folding_config.json",)),
-    Step("golden", step_golden, None, (), ("golden.npz", "golden.json")),
-    Step("rtl", step_rtl, None, ("size_fifos",), ("rtl",)),
-    Step("estimate", step_estimate, None, ("board", "estimate", "estimates_only"), ("estimate",)),
-    Step("rtlsim", step_rtlsim, None, ("n_sim",), ("sim/results.json", "sim/outputs.npz")),
-    Step("vivado", step_vivado, None, ("board", "clock_mhz"), ("vivado",)),
-    Step("deploy", step_deploy, None, ("clock_mhz",), ("deploy",)),
-    Step("finn", step_finn, None, ("board", "clock_mhz", "target_fps", "backend"), ("finn",)),
+    Step("export", step_export, QONNX, ("model",)),
+    Step("streamline", step_streamline, STREAMLINED, ("n_verify",)),
+    Step("lower", step_lower, HW, ("n_verify",)),
+    Step("fold", step_fold, FOLDED, ("target_cycles", "folding_config", "fold_budget"), (FOLDING_CONFIG,)),
+    Step("golden", step_golden, None, (), (GOLDEN, GOLDEN_SUMMARY)),
+    Step("rtl", step_rtl, None, ("size_fifos",), (RTL,)),
+    Step("estimate", step_estimate, None, ("board", "estimate", "estimates_only"), (ESTIMATE,)),
+    Step("rtlsim", step_rtlsim, None, ("n_sim",), (SIM_RESULTS, SIM_OUTPUTS)),
+    Step("vivado", step_vivado, None, ("board", "clock_mhz"), (VIVADO,)),
+    Step("deploy", step_deploy, None, ("clock_mhz",), (DEPLOY,)),
+    Step("finn", step_finn, None, ("board", "clock_mhz", "target_fps", "backend"), (FINN,)),
     Step("report", step_report, None, ("board", "clock_mhz", "n_sim", "estimate", "backend"),
-         ("report.md", "cycles.png", "resources.png")),
+         (REPORT, CYCLES_PLOT, RESOURCES_PLOT)),
 ]
 
 

@@ -10,7 +10,6 @@ generated in front of it).
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,8 @@ from typing import TYPE_CHECKING, Callable
 
 from qonnx.core.modelwrapper import ModelWrapper
 
+from flows.backends.manifest import Manifest
+from flows.build.artefacts import ESTIMATE, RESOURCES, RTL
 from flows.backends.design import Design, build_design
 from flows.boards import Board
 from flows.estimates.analytic import GLUE, analytic_resources
@@ -142,17 +143,16 @@ def estimate_design(design: Design, board: Board, method: str, rtl_dir: Path | N
 def estimate(rtl_dir: Path, model: ModelWrapper, board: Board, method: str,
              log: Callable[[str], None] = print, cache_dir: Path = CACHE_DIR) -> Estimate:
     """Estimate the accelerator generate_rtl wrote for `model` into rtl_dir (its FIFO depths as written)."""
-    manifest = json.loads((Path(rtl_dir) / "manifest.json").read_text())
-    design = build_design(model, {f["stream"]: f["depth"] for f in manifest["fifos"]})
+    design = build_design(model, {f["stream"]: f["depth"] for f in Manifest.read(rtl_dir).fifos})
     return estimate_design(design, board, method, Path(rtl_dir), log, cache_dir)
 
 
 def step_estimate(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     """Build step: estimate/resources.json and table.txt; stops on a design that does not fit."""
     t0 = time.perf_counter()
-    est = estimate(cfg.path("rtl"), model, cfg.board_data, cfg.estimate, cfg.log)
-    write_json(cfg.path("estimate", "resources.json"), est.to_json())
-    write_text(cfg.path("estimate", "table.txt"), est.table() + "\n")
+    est = estimate(cfg.path(RTL), model, cfg.board_data, cfg.estimate, cfg.log)
+    write_json(cfg.path(RESOURCES), est.to_json())
+    write_text(cfg.path(ESTIMATE, "table.txt"), est.table() + "\n")
     cfg.log(f"  {cfg.estimate} estimate in {time.perf_counter() - t0:.1f} s:")
     for line in est.table().splitlines():
         cfg.log(f"    {line}")

@@ -7,7 +7,6 @@ cycle stamps give cycles per image, latency and initiation interval.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -21,6 +20,7 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 
 from flows.fileio import write_json
+from flows.backends.manifest import Manifest
 from flows.backends.rtlgen import TOP, generate_rtl
 from flows.sim.verilator import Harness, SimResult, SimulationError, build_harness, run_harness
 
@@ -54,10 +54,6 @@ class RtlDeadlockError(SimulationError):
         self.stalled_stream = full_streams[-1] if full_streams else None
 
 
-def _manifest(rtl_dir: Path) -> dict:
-    return json.loads((rtl_dir / "manifest.json").read_text())
-
-
 def _link_levels(levels: dict[str, int]) -> dict[str, int]:
     """Harness FIFO scopes (TOP.bnn_top.<stream>_i) to link stream names; module-internal FIFOs drop out."""
     prefix = f"TOP.{TOP}."
@@ -65,11 +61,11 @@ def _link_levels(levels: dict[str, int]) -> dict[str, int]:
             if scope.startswith(prefix) and scope.endswith("_i") and "." not in scope[len(prefix):]}
 
 
-def _deadlock_error(manifest: dict, err: SimulationError) -> RtlDeadlockError:
+def _deadlock_error(manifest: Manifest, err: SimulationError) -> RtlDeadlockError:
     levels = _link_levels(err.fifo_levels)
     # The manifest lists FIFOs in graph order, so the last full one is the most
     # downstream: every full FIFO before it only queues behind it.
-    fifos = manifest.get("fifos", [])
+    fifos = manifest.fifos
     full = [f["stream"] for f in fifos if levels.get(f["stream"], 0) >= f["depth"]]
     held = ", ".join(f"{f['stream']} {levels[f['stream']]}/{f['depth']}" for f in fifos if levels.get(f["stream"]))
     if full:
@@ -86,8 +82,8 @@ def _deadlock_error(manifest: dict, err: SimulationError) -> RtlDeadlockError:
 def compile_accelerator(rtl_dir: str | Path) -> Harness:
     """Verilate the accelerator in rtl_dir into the C++ harness (cached by content)."""
     rtl_dir = Path(rtl_dir).resolve()
-    manifest = _manifest(rtl_dir)
-    return build_harness([rtl_dir / f for f in manifest["verilog"]], manifest["top"],
+    manifest = Manifest.read(rtl_dir)
+    return build_harness([rtl_dir / f for f in manifest.verilog], manifest.top,
                          build_root=rtl_dir.parent / "sim" / "obj")
 
 
@@ -120,19 +116,19 @@ def simulate(rtl_dir: str | Path, images: np.ndarray, in_prob: float = 1.0, out_
     the mean over all shards' steady states, the latency the first shard's.
     """
     rtl_dir = Path(rtl_dir).resolve()
-    manifest = _manifest(rtl_dir)
-    fin, fout = manifest["input"], manifest["output"]
+    manifest = Manifest.read(rtl_dir)
+    fin, fout = manifest.input, manifest.output
     harness = compile_accelerator(rtl_dir)
     n = images.shape[0]
     flat = np.asarray(images).reshape(n, -1)
-    if flat.shape[1] != fin["elems_per_beat"] * fin["beats_per_image"]:
-        raise ValueError(f"images have {flat.shape[1]} elements, the accelerator takes "
-                         f"{fin['elems_per_beat'] * fin['beats_per_image']}")
+    per_image_in = fin.elems_per_beat * fin.beats_per_image
+    if flat.shape[1] != per_image_in:
+        raise ValueError(f"images have {flat.shape[1]} elements, the accelerator takes {per_image_in}")
     if fifo_stats or image_interval:
         workers = 1
     elif workers is None:
         workers = default_workers(n)
-    per_image = fout["beats_per_image"]
+    per_image = fout.beats_per_image
     shards = np.array_split(flat, max(1, min(workers, n)))
     done = [0] * len(shards)
     lock = threading.Lock()
@@ -148,11 +144,11 @@ def simulate(rtl_dir: str | Path, images: np.ndarray, in_prob: float = 1.0, out_
         return report
 
     def run(k: int) -> SimResult:
-        return run_harness(harness, shards[k], fin["elem_bits"], fout["elem_bits"], len(shards[k]) * per_image,
-                           out_signed=fout["signed"], in_prob=in_prob, out_prob=out_prob, seed=seed + k,
-                           timeout=timeout, cwd=rtl_dir, in_elems_per_beat=fin["elems_per_beat"],
-                           out_elems_per_beat=fout["elems_per_beat"], fifo_stats=fifo_stats,
-                           in_interval=image_interval, in_group=fin["beats_per_image"], progress=shard_progress(k))
+        return run_harness(harness, shards[k], fin.elem_bits, fout.elem_bits, len(shards[k]) * per_image,
+                           out_signed=fout.signed, in_prob=in_prob, out_prob=out_prob, seed=seed + k,
+                           timeout=timeout, cwd=rtl_dir, in_elems_per_beat=fin.elems_per_beat,
+                           out_elems_per_beat=fout.elems_per_beat, fifo_stats=fifo_stats,
+                           in_interval=image_interval, in_group=fin.beats_per_image, progress=shard_progress(k))
 
     try:
         if len(shards) == 1:
@@ -230,7 +226,7 @@ def size_fifos(model: ModelWrapper, rtl_dir: str | Path, images: np.ndarray,
     if images.shape[0] < 2:
         raise ValueError("sizing needs at least two images: the interval between them sets the pace")
     rtl_dir = Path(rtl_dir).resolve()
-    rules = {f["stream"]: f.get("rule_depth", f["depth"]) for f in _manifest(rtl_dir)["fifos"]}
+    rules = {f["stream"]: f.get("rule_depth", f["depth"]) for f in Manifest.read(rtl_dir).fifos}
     streams = list(rules)
     # Siblings of rtl_dir share its compiled-harness cache, so regenerating
     # rtl_dir with the verified depths reuses the sized design's build.
