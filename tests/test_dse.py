@@ -125,3 +125,12 @@ def test_bad_settings_stop_before_any_work(tmp_path):
         DseConfig(model=MODEL, boards=["Pynq-Z3"], output_dir=tmp_path)
     with pytest.raises(BuildConfigError, match="SIM"):
         DseConfig(model=MODEL, boards=["Pynq-Z2"], n_sim=-1, output_dir=tmp_path)
+
+
+def test_plot_of_a_sweep_with_no_built_point(tmp_path):
+    from flows.boards import load_board
+    from flows.dse.plot import plot_pareto
+
+    failed = [{"board": "Pynq-Z2", "folding_id": "c1", "status": "failed", "error": "E", "estimate": "analytic"}]
+    plot_pareto(failed, {"Pynq-Z2": load_board("Pynq-Z2").capacity}, tmp_path / "p.png")
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"

@@ -45,7 +45,10 @@ def plot_pareto(records: Sequence[dict], capacities: dict[str, dict], path: Path
         _capacity_lines(ax, capacities, kind, colours)
         ax.set_xlabel(f"{unit} ({_method(ok)} estimate)")
         ax.set_ylabel("images/s at the board clock (clock / bottleneck cycles)")
-        ax.set_yscale("log")
+        if ok:
+            ax.set_yscale("log")
+        else:
+            ax.text(0.5, 0.5, "no point was built (see results.csv)", transform=ax.transAxes, ha="center")
         # Log scale when the points and the capacity lines span more than 20x (and none is zero).
         values = [r[kind] for r in ok] + [c[kind] for c in capacities.values() if c[kind]]
         if values and min(values) > 0 and max(values) / min(values) > 20:

@@ -23,6 +23,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from flows.boards import load_board
 from flows.build import fold as folding
 from flows.fileio import write_json
+from flows.ops import FOLDABLE
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,13 @@ def _file_sha256(path: Path) -> str:
 
 
 def _config(hw: ModelWrapper) -> dict:
+    """The folding as FINN's folding_config.json: PE/SIMD of every layer that folds on its own (a
+    sliding-window generator has a SIMD too, but it follows its MVTU's and a config may not name it)."""
+    foldable = {n.name for n in hw.graph.node if n.op_type in FOLDABLE}
     cfg: dict = {"Defaults": {}}
     for f in folding.layer_folds(hw):
-        cfg[f.name] = {k: v for k, v in (("PE", f.pe), ("SIMD", f.simd)) if v is not None}
+        if f.name in foldable:
+            cfg[f.name] = {k: v for k, v in (("PE", f.pe), ("SIMD", f.simd)) if v is not None}
     return cfg
 
 

@@ -15,8 +15,9 @@ Everything lives under build/dse/<model>/:
     foldings/<id>.json    a FINN-format folding_config.json per folding (FOLDING_CONFIG=...)
     points/<board>-<id>/  a build folder (run_build), its build.log and point.json (written last)
     results.csv, pareto.png, report.md
-A rerun skips the points whose point.json says "ok" for the same folding and settings; failed
-points run again. The Yosys cache (build/.cache/yosys) and the Verilator runtime cache are
+A rerun skips the points whose point.json says "ok" for the same folding, checkpoint and settings;
+failed points run again. A change to the code does not redo finished points (a sweep outlives
+many edits): delete points/ to rebuild them all. The Yosys cache (build/.cache/yosys) and the Verilator runtime cache are
 safe with tasks at once: every entry is written to a temporary name and renamed into place.
 """
 from __future__ import annotations
