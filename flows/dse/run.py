@@ -134,6 +134,8 @@ def run_points(points: Sequence[Point], client, log: Callable[[str], None],
         log(f"{skipped} of {len(points)} points already finished (their point.json); {len(todo)} to run")
     # The fastest foldings take longest: start them first so the last tasks are short.
     todo.sort(key=lambda p: p.cycles)
+    if not todo:
+        return [records[p.name] for p in points], skipped
     futures = {client.submit(run_point, p, pure=False, key=f"dse-{p.name}-{time.time_ns()}"): p for p in todo}
     for i, fut in enumerate(as_completed(futures), 1):
         p = futures[fut]
@@ -168,12 +170,13 @@ def run_dse(cfg: DseConfig, client=None, extra_points: Sequence[Point] = ()) -> 
     with locked(cfg.output_dir):  # one sweep of a model at a time
         points = plan(cfg) + list(extra_points)
         cluster = None
-        if client is None:
+        if client is None and any(finished(p) is None for p in points):  # no cluster for a finished sweep
             client, cluster = _client(cfg)
         try:
-            where = cfg.scheduler or "a LocalCluster"
-            cfg.log(f"Dask: {where}, {len(client.scheduler_info().get('workers', {}))} workers; "
-                    f"dashboard {client.dashboard_link}")
+            if client is not None:
+                where = cfg.scheduler or "a LocalCluster"
+                cfg.log(f"Dask: {where}, {len(client.scheduler_info().get('workers', {}))} workers; "
+                        f"dashboard {client.dashboard_link}")
             done: list[dict] = []
 
             def on_record(rec: dict) -> None:  # the table grows as points finish
