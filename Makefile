@@ -23,7 +23,7 @@ DASK_SCHEDULER ?=
 # The variables a command line may set: a misspelt one (ESTIMTE=analytic) would otherwise be
 # ignored without a word, and the build would run with the default.
 KNOWN_VARS := MODEL BOARD N EPOCHS THREADS DEVICE PRECISION ARGS BACKEND ESTIMATE ESTIMATES_ONLY TARGET_FPS \
-              CHECKPOINT FOLDING_CONFIG PUBLISH SEED BOARDS SIM POINTS DASK_SCHEDULER ONNX
+              CHECKPOINT FOLDING_CONFIG PUBLISH SEED BOARDS SIM POINTS DASK_SCHEDULER ONNX DATA
 UNKNOWN_VARS := $(filter-out $(KNOWN_VARS),$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v))))
 ifneq ($(UNKNOWN_VARS),)
 $(error unknown variable $(UNKNOWN_VARS); make takes $(KNOWN_VARS))
@@ -35,6 +35,7 @@ help:
 	@echo "make setup                         install system packages, .venv and pinned Python packages"
 	@echo "make test                          run the whole test suite"
 	@echo "make build MODEL=m BOARD=b         checkpoint -> verified accelerator under build/m-b/"
+	@echo "make build ONNX=f.onnx [DATA=d.npz] [N=n]   a QONNX file (its inputs) -> accelerator under build/<stem>-b/"
 	@echo "make train MODEL=m [EPOCHS=n]      train a zoo model into runs/m/final.pt; PUBLISH=1 also replaces checkpoints/m.pt"
 	@echo "                                   (DEVICE=cuda on a GPU, PRECISION=bf16 for mixed precision: 2x faster on AVX-512 BF16 CPUs)"
 	@echo "make bench-train [ARGS=...]        time a training epoch of every zoo model (table)"
@@ -64,11 +65,13 @@ CKPT_ARG = $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT))
 FLOW_ARGS = --backend $(BACKEND) --estimate $(ESTIMATE) $(if $(ESTIMATES_ONLY),--estimates-only) \
             $(if $(FOLDING_CONFIG),--folding-config $(FOLDING_CONFIG)) $(if $(TARGET_FPS),--target-fps $(TARGET_FPS))
 
+# ONNX=net.onnx builds a QONNX file (DATA=inputs.npz its inputs) instead of MODEL; N=n simulates n inputs.
+WHAT = $(if $(ONNX),--onnx $(ONNX) $(if $(DATA),--data $(DATA)),--model $(MODEL))
 build:
-	$(BNNFLOW) build --model $(MODEL) --board $(BOARD) $(CKPT_ARG) $(FLOW_ARGS) $(ARGS)
+	$(BNNFLOW) build $(WHAT) --board $(BOARD) $(if $(filter command line,$(origin N)),--n-sim $(N)) $(CKPT_ARG) $(FLOW_ARGS) $(ARGS)
 
 rtlsim:
-	$(BNNFLOW) build --model $(MODEL) --board $(BOARD) --n-sim $(N) $(CKPT_ARG) $(FLOW_ARGS) $(ARGS)
+	$(BNNFLOW) build $(WHAT) --board $(BOARD) --n-sim $(N) $(CKPT_ARG) $(FLOW_ARGS) $(ARGS)
 
 dse:
 	$(BNNFLOW) dse --model $(MODEL) --boards $(BOARDS) --estimate $(ESTIMATE) $(CKPT_ARG) \

@@ -33,7 +33,9 @@ def _build(args: argparse.Namespace) -> None:
     from flows.build.steps import BuildConfig, run_build
 
     cfg = BuildConfig(
-        model=args.model,
+        model=args.model or "",
+        onnx=args.onnx,
+        data=args.data,
         board=args.board,
         checkpoint=args.checkpoint,
         output_dir=args.output_dir,
@@ -110,7 +112,11 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bnnflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="checkpoint -> verified accelerator")
-    b.add_argument("--model", required=True)
+    what = b.add_mutually_exclusive_group(required=True)
+    what.add_argument("--model", help="a zoo model (`bnnflow list`), built from its checkpoint")
+    what.add_argument("--onnx", type=Path, help="a QONNX file, as Brevitas exports it; build/<stem>-<board>/")
+    b.add_argument("--data", type=Path, help="with --onnx: .npz of float32 `inputs` exactly as the graph takes them, "
+                                             "optional `labels` and `classes`; random inputs without")
     b.add_argument("--board", default="Pynq-Z2")
     b.add_argument("--checkpoint", type=Path)
     b.add_argument("--output-dir", type=Path)
@@ -122,7 +128,8 @@ def parser() -> argparse.ArgumentParser:
                    help="the share of each board resource (LUT, FF, BRAM36, DSP) an automatic folding may use "
                         "(default 0.85; the rest is headroom for routing and the shell)")
     b.add_argument("--folding-config", type=Path, help="FINN-format folding_config.json")
-    b.add_argument("--n-sim", type=int, default=200, help="test images to simulate in RTL")
+    b.add_argument("--n-sim", type=int, default=None,
+                   help="inputs to simulate in RTL (default: 200, or every input where there are fewer)")
     b.add_argument("--data-dir", type=Path)
     b.add_argument("--no-fifo-sizing", action="store_true",
                    help="keep rule-of-thumb FIFO depths (skips two Verilator compiles)")

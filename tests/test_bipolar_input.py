@@ -16,7 +16,8 @@ from qonnx.core.datatype import DataType
 from qonnx.core.onnx_exec import execute_onnx
 
 from flows.build.steps import step_streamline
-from flows.errors import BuildConfigError, UnsupportedNodeError
+from flows.build.inputs import Inputs
+from flows.errors import UnsupportedNodeError
 from flows.frontend.export import export_qonnx
 from flows.build.fold import auto_fold
 from flows.sim.golden import run_golden
@@ -138,12 +139,16 @@ def test_zero_padding_of_bipolar_input_is_an_error():
         streamline(export_qonnx(model.eval(), CONV_SHAPE))
 
 
-def test_build_names_the_bipolar_input_quantizer():
-    """make build feeds dataset bytes, which a sign input would misread: a clear error, not a wrong answer."""
+def test_build_streamlines_a_sign_input():
+    """The build feeds float inputs through the host's input quantizer (signs, sent as bits), so a
+    sign input is checked and built, not refused."""
     qonnx = export_qonnx(_mlp(False).eval(), MLP_SHAPE)
-    with pytest.raises(BuildConfigError, match="model 'bipolar_mlp': its input quantizer 'BipolarQuant_\\d+' "
-                                               "\\(BipolarQuant\\)"):
-        step_streamline(qonnx, SimpleNamespace(model="bipolar_mlp"))
+    x = _inputs(MLP_SHAPE, 8, 4)
+    lines: list[str] = []
+    cfg = SimpleNamespace(model="bipolar_mlp", n_verify=8, log=lines.append, inputs=lambda _: Inputs(x, None))
+    out = step_streamline(qonnx, cfg)
+    assert out.get_tensor_datatype(INPUT_NAME) == DataType["BIPOLAR"]
+    assert "execute_onnx: streamlined == QONNX on 8 inputs" in "\n".join(lines)
 
 
 @pytest.mark.slow

@@ -124,7 +124,7 @@ def write_package(model: ModelWrapper, cfg: "BuildConfig", dest: Path) -> dict:
     fin, fout = config["input"], config["output"]
     readme = Template((FILES_SRC / "README.md").read_text()).substitute(
         model=cfg.model, board=cfg.board, n_vectors=n,
-        golden_accuracy=f"{golden.accuracy:.2%}",
+        golden_accuracy="n/a (no labels)" if golden.accuracy is None else f"{golden.accuracy:.2%}",
         input_desc=f"{fin['beats']} beats of {fin['elems_per_beat']} x {fin['datatype']} per image",
         output_desc=f"{fout['beats']} beat(s) of {fout['elems_per_beat']} x {fout['datatype']}",
         bitfile_state="present" if has_bit else "empty: no Vivado build yet, use the virtual board",

@@ -142,7 +142,10 @@ def report_markdown(cfg: BuildConfig, folds: list[LayerFold], ops_image: OpsPerI
                    f"{ops_image.other:,} per image); "
                    f"all layers: {(ops_image.binary + ops_image.other) * fps / 1e9:,.1f} GOP/s")
     out += ["", "## Accuracy", ""]
-    if sim:
+    if sim and sim["accuracy"] is None:
+        out.append(f"RTL simulation on {sim['images']:,} inputs, equal to the golden model on every one; "
+                   "no labels, so no accuracy.")
+    elif sim:
         out.append(f"RTL simulation: **{sim['accuracy']:.2%}** on {sim['images']:,} test images "
                    f"(golden model on the same images: {sim['golden_accuracy']:.2%}).")
     else:

@@ -18,12 +18,10 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 
 from models.checkpoint import load_model, read_checkpoint
-from models.datasets import load_raw
 from models.registry import model_info
 
 from flows.build import fold as folding
@@ -35,11 +33,15 @@ from flows.backends.vivado import step_vivado
 from flows.boards import Board, load_board
 from flows.build.artefacts import (
     CYCLES_PLOT, DEPLOY, ESTIMATE, FINN, FOLDED, FOLDING_CONFIG, GOLDEN, GOLDEN_SUMMARY, HW, QONNX, REPORT,
-    RESOURCES_PLOT, RTL, SIM_OUTPUTS, SIM_RESULTS, STREAMLINED, VIVADO, GoldenOutputs,
+    RESOURCES_PLOT, RTL, SIM_OUTPUTS, SIM_RESULTS, STREAMLINED, VIVADO, GoldenOutputs, accuracy,
 )
 from flows.build.folder import BuildFolder, locked
 from flows.errors import BuildConfigError, FlowError
+from flows.build.inputs import RANDOM_INPUTS, Inputs, dataset_inputs, random_inputs, read_data
+from flows.frontend.cleanup import import_qonnx
 from flows.frontend.export import export_qonnx
+from flows.frontend.input_quant import hardware_codes, quantize_input
+from flows.frontend.output_affine import accumulator_name, describe, output_rule, output_verdicts
 from flows.fileio import atomic_path, load_onnx, save_onnx, write_json
 from flows.sim.golden import run_golden
 from flows.backends.rtlgen import generate_rtl
@@ -52,6 +54,7 @@ from flows.paths import REPO
 SIZING_IMAGES = 4
 # The golden model runs the whole test set; the simulation takes its first N images.
 TEST_IMAGES = 10_000
+DEFAULT_SIM = 200
 # A sanity bound, not a timing claim: no Zynq's fabric clock goes beyond it.
 MAX_CLOCK_MHZ = 1000.0
 # Everything a build can run or read as code: a change to any of it redoes every step. A hand-kept
@@ -66,7 +69,7 @@ def code_digest(root: Path = REPO) -> str:
 
 @dataclass
 class BuildConfig:
-    model: str
+    model: str = ""  # a zoo model's name, or empty with `onnx`
     board: str = "Pynq-Z2"
     checkpoint: Path | None = None
     output_dir: Path | None = None
@@ -80,17 +83,43 @@ class BuildConfig:
     fit_board: bool = False
     max_utilisation: float = 0.85
     n_verify: int = 20
-    n_sim: int = 200
+    n_sim: int | None = None  # inputs to simulate; None: DEFAULT_SIM, or every input where there are fewer
     data_dir: Path | None = None
     backend: str = "bnnflow"  # "finn" also writes a FINN build folder (and runs FINN where it can)
     estimate: str = "yosys"  # resource estimate: "yosys" (measured) or "analytic"
     estimates_only: bool = False  # report resources without stopping on a design that does not fit
     size_fifos: bool = True  # replace rule-of-thumb FIFO depths with simulated peaks (two extra compiles)
+    onnx: Path | None = None  # a QONNX file to build instead of a zoo model
+    data: Path | None = None  # its inputs (.npz: inputs, optional labels, classes); random ones without
     log: Callable[[str], None] = field(default=print, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.info = model_info(self.model)
         self.board_data: Board = load_board(self.board)
+        if self.onnx is not None:
+            self._configure_onnx()
+        else:
+            self._configure_zoo()
+        if self.clock_mhz is None:
+            self.clock_mhz = self.board_data.default_clock_mhz
+        self._check_values()
+
+    def _configure_onnx(self) -> None:
+        self.onnx = Path(self.onnx)
+        if self.checkpoint is not None:
+            raise BuildConfigError("--onnx builds the graph in the file; it takes no --checkpoint")
+        self.model = self.model or self.onnx.stem
+        graph = load_onnx(self.onnx)  # a missing or broken file stops here, naming it
+        self.input_shape = tuple(graph.get_tensor_shape(graph.graph.input[0].name)[1:])
+        self.output_dir = Path(self.output_dir or REPO / "build" / f"{self.model}-{self.board_data.name}")
+        self._data = read_data(Path(self.data), self.input_shape) if self.data is not None else None
+        self.n_inputs = len(self._data) if self._data is not None else RANDOM_INPUTS
+
+    def _configure_zoo(self) -> None:
+        if self.data is not None:
+            raise BuildConfigError("--data goes with --onnx; a zoo model is built on its dataset's test set")
+        self.info = model_info(self.model)
+        self.input_shape = self.info.input_shape
+        self.n_inputs = TEST_IMAGES
         if self.fit_board and self.folding_config is not None:
             raise BuildConfigError("--target-fps max chooses the folding; it excludes --folding-config")
         if not 0 < self.max_utilisation <= 1:
@@ -102,12 +131,8 @@ class BuildConfig:
                 f"no checkpoint for {self.model!r} at {self.checkpoint}; "
                 f"train one with `make train MODEL={self.model}` or pass --checkpoint PATH (CHECKPOINT=path with make)"
             )
-        if self.output_dir is None:
-            self.output_dir = REPO / "build" / f"{self.model}-{self.board_data.name}"
-        self.output_dir = Path(self.output_dir)
-        if self.clock_mhz is None:
-            self.clock_mhz = self.board_data.default_clock_mhz
-        self._check_values()
+        read_checkpoint(self.checkpoint)  # a damaged or non-finite checkpoint stops here, not in a step
+        self.output_dir = Path(self.output_dir or REPO / "build" / f"{self.model}-{self.board_data.name}")
 
     def _check_values(self) -> None:
         """Refuse out-of-range values before any step runs, naming the value and what is allowed."""
@@ -116,13 +141,14 @@ class BuildConfig:
         if not (math.isfinite(self.target_fps) and self.target_fps > 0):
             raise BuildConfigError(f"target {self.target_fps:g} FPS is not a positive finite number of images/s; "
                                    "for the fastest folding that fits, use TARGET_FPS=max")
-        for name, value, most in (("images to simulate (N, --n-sim)", self.n_sim, TEST_IMAGES),
-                                  ("images to verify the graph stages on", self.n_verify, TEST_IMAGES)):
+        if self.n_sim is None:
+            self.n_sim = min(DEFAULT_SIM, self.n_inputs)
+        for name, value, most in (("inputs to simulate (N, --n-sim)", self.n_sim, self.n_inputs),
+                                  ("inputs to verify the graph stages on", self.n_verify, self.n_inputs)):
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
                 raise BuildConfigError(f"{name}: {value!r} is not a whole number from 1 to {most:,}")
         if self.folding_config is not None:
             folding.read_folding_config(self.folding_config)
-        read_checkpoint(self.checkpoint)  # a damaged or non-finite checkpoint stops here, not in a step
 
     @property
     def target_cycles(self) -> int:
@@ -139,9 +165,11 @@ class BuildConfig:
     def path(self, *parts: str) -> Path:
         return self.output_dir.joinpath(*parts)
 
-    def test_images(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        images, labels = load_raw(self.info.dataset, "test", self.data_dir)
-        return images[:n], labels[:n]
+    def inputs(self, streamlined: ModelWrapper) -> Inputs:
+        """The float inputs the build checks and simulates, in order (see flows.build.inputs)."""
+        if self.onnx is None:
+            return dataset_inputs(self.info.dataset, self.data_dir)
+        return self._data if self._data is not None else random_inputs(streamlined, self.input_shape)
 
     def settings(self) -> dict:
         d = {k: v for k, v in asdict(self).items() if k != "log"}
@@ -161,23 +189,37 @@ def _digest(*items: object) -> str:
 # -- steps -----------------------------------------------------------------------
 
 
-def _verify_same_outputs(a: ModelWrapper, a_in: Callable, b: ModelWrapper, b_in: Callable, images: np.ndarray, what: str) -> None:
-    for i, img in enumerate(images):
-        oa = execute_onnx(a, {a.graph.input[0].name: a_in(img[None])})[a.graph.output[0].name]
-        ob = execute_onnx(b, {b.graph.input[0].name: b_in(img[None])})[b.graph.output[0].name]
-        if not np.array_equal(oa, ob):
-            raise FlowError(f"{what}: outputs differ on test image {i}: {oa.ravel()} vs {ob.ravel()}")
-
-
-def _pixels(img: np.ndarray) -> np.ndarray:
-    return img.astype(np.float32) / 256.0
-
-
-def _ints(img: np.ndarray) -> np.ndarray:
-    return img.astype(np.float32)
+def _verify_streamlined(qonnx: ModelWrapper, streamlined: ModelWrapper, x: np.ndarray, cfg: BuildConfig) -> None:
+    """The streamlined graph on the input quantizer's codes against the exported graph on the float inputs:
+    equal outputs where the output affine is exact in float, else the same class or an input the
+    output rule names with its proven bound (flows.frontend.output_affine)."""
+    exact = output_rule(streamlined) is None
+    q_in, q_out, s_out = qonnx.graph.input[0].name, qonnx.graph.output[0].name, streamlined.graph.output[0].name
+    named = []
+    for i in range(len(x)):
+        ref = execute_onnx(qonnx, {q_in: x[i:i + 1]})[q_out]
+        ctx = execute_onnx(streamlined, {INPUT_NAME: quantize_input(streamlined, x[i:i + 1])},
+                           return_full_exec_context=not exact)
+        if exact:
+            if not np.array_equal(ref, ctx[s_out]):
+                raise FlowError(f"streamlining: outputs differ on input {i}: {ref.ravel()} vs {ctx[s_out].ravel()}")
+            continue
+        verdicts = output_verdicts(streamlined, ctx[accumulator_name(streamlined)])
+        if verdicts:
+            named += [{**v, "input": i} for v in verdicts]
+        elif int(np.argmax(ref)) != int(np.argmax(ctx[s_out])):
+            raise FlowError(f"streamlining: class differs on input {i}: {int(np.argmax(ref))} vs "
+                            f"{int(np.argmax(ctx[s_out]))}, and the output rule names no bound for it")
+    how = "outputs equal" if exact else "classes equal under the output rule"
+    cfg.log(f"  execute_onnx: streamlined == QONNX on {len(x)} inputs ({how})")
+    for line in describe(named).splitlines():
+        cfg.log(f"  float rounding could change the class of {line}")
 
 
 def step_export(model: ModelWrapper | None, cfg: BuildConfig) -> ModelWrapper:
+    if cfg.onnx is not None:
+        cfg.log(f"  {cfg.onnx}")
+        return import_qonnx(cfg.onnx)
     torch_model, meta = load_model(cfg.checkpoint, cfg.model)
     cfg.log(f"  checkpoint {cfg.checkpoint} (test accuracy {meta.get('test_accuracy', 'n/a')})")
     return export_qonnx(torch_model, cfg.info.input_shape)
@@ -185,17 +227,7 @@ def step_export(model: ModelWrapper | None, cfg: BuildConfig) -> ModelWrapper:
 
 def step_streamline(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     out = streamline(model)
-    if out.get_tensor_datatype(INPUT_NAME) == DataType["BIPOLAR"]:
-        # Every later step feeds dataset bytes as the input codes; a sign input would take them as +-1.
-        quant = next(n for n in model.graph.node if n.op_type == "BipolarQuant" and
-                     model.get_initializer(n.input[0]) is None)
-        raise BuildConfigError(
-            f"model {cfg.model!r}: its input quantizer {quant.name!r} (BipolarQuant) takes the sign of the input, "
-            "but the build feeds 8-bit dataset images; it supports only an unsigned integer input quantizer"
-        )
-    images, _ = cfg.test_images(cfg.n_verify)
-    _verify_same_outputs(model, _pixels, out, _ints, images, "streamlining")
-    cfg.log(f"  execute_onnx: streamlined == QONNX on {len(images)} images")
+    _verify_streamlined(model, out, cfg.inputs(out).x[:cfg.n_verify], cfg)
     for s in fixed_point_streams(out):
         exact = "exact" if s["error_bound"] == 0 else f"error <= {s['error_bound']:.3g}"
         cfg.log(f"  residual stream {s['node']}: {s['bits']} bits, step {s['scale']}, {exact}")
@@ -204,13 +236,13 @@ def step_streamline(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
 
 def step_lower(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     hw = lower_to_hw(model)
-    images, _ = cfg.test_images(cfg.n_verify)
-    golden = run_golden(hw, to_hw_layout(images))[hw.graph.output[0].name][:, 0]
-    for i, img in enumerate(images):
-        scores = execute_onnx(model, {INPUT_NAME: _ints(img[None])})[model.graph.output[0].name]
+    x = cfg.inputs(model).x[:cfg.n_verify]
+    golden = run_golden(hw, to_hw_layout(hardware_codes(model, x)))[hw.graph.output[0].name][:, 0]
+    for i in range(len(x)):
+        scores = execute_onnx(model, {INPUT_NAME: quantize_input(model, x[i:i + 1])})[model.graph.output[0].name]
         if int(np.argmax(scores)) != golden[i]:
-            raise FlowError(f"lowering: class differs on test image {i}")
-    cfg.log(f"  golden(hardware graph) class == streamlined class on {len(images)} images")
+            raise FlowError(f"lowering: class differs on input {i}")
+    cfg.log(f"  golden(hardware graph) class == streamlined class on {len(x)} inputs")
     return hw
 
 
@@ -253,18 +285,33 @@ def step_fold(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     return model
 
 
+def _percent(acc: float | None) -> str:
+    return "n/a (no labels)" if acc is None else f"{acc:.2%}"
+
+
+def _compact(codes: np.ndarray) -> np.ndarray:
+    """Integer codes in the narrowest numpy type that holds them (pixel bytes stay uint8)."""
+    for t in (np.uint8, np.int8, np.int16, np.int32):
+        if codes.min() >= np.iinfo(t).min and codes.max() <= np.iinfo(t).max:
+            return codes.astype(t)
+    return codes.astype(np.int64)
+
+
 def step_golden(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
-    images, labels = cfg.test_images(TEST_IMAGES)
+    streamlined = load_onnx(cfg.path(STREAMLINED))  # it holds the input quantizer the host applies
+    inputs = cfg.inputs(streamlined)
+    images = _compact(hardware_codes(streamlined, inputs.x))
+    labels = inputs.labels if inputs.labels is not None else np.full(len(inputs), -1, dtype=np.int64)
     t0 = time.perf_counter()
     score_tensor = score_node(model).output[0]
     ctx = run_golden(model, to_hw_layout(images), extra=(score_tensor,))
     seconds = time.perf_counter() - t0
     pred = ctx[model.graph.output[0].name][:, 0]
     scores = ctx[score_tensor]
-    acc = float((pred == labels).mean())
-    GoldenOutputs(images=images, labels=labels, pred=pred, scores=scores).save(cfg.path(GOLDEN))
-    write_json(cfg.path(GOLDEN_SUMMARY), {"images": len(images), "accuracy": acc, "seconds": seconds})
-    cfg.log(f"  golden model: {acc:.2%} on {len(images)} test images ({len(images) / seconds:,.0f} images/s)")
+    golden = GoldenOutputs(images=images, labels=labels, pred=pred, scores=scores)
+    golden.save(cfg.path(GOLDEN))
+    write_json(cfg.path(GOLDEN_SUMMARY), {"images": len(images), "accuracy": golden.accuracy, "seconds": seconds})
+    cfg.log(f"  golden model: {_percent(golden.accuracy)} on {len(images)} inputs ({len(images) / seconds:,.0f} inputs/s)")
     return model
 
 
@@ -316,15 +363,15 @@ def step_rtlsim(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
         raise FlowError(f"RTL simulation differs from the golden model on {bad.size} of {n} images "
                         f"(first: image {i}, RTL {pred[i]}, golden {expected[i]})")
     predicted = max(f.cycles for f in folding.layer_folds(model))
-    acc = float((pred == labels).mean())
+    acc = accuracy(pred, labels)
     result = {
-        "images": n, "accuracy": acc, "golden_accuracy": float((expected == labels).mean()),
+        "images": n, "accuracy": acc, "golden_accuracy": accuracy(expected, labels),
         "cycles_per_image": res.cycles_per_image, "predicted_cycles_per_image": predicted,
         "latency_cycles": res.latency, "total_cycles": res.cycles, "seconds": seconds,
         "fps_at_clock": cfg.clock_mhz * 1e6 / res.cycles_per_image, "clock_mhz": cfg.clock_mhz,
     }
     write_json(cfg.path(SIM_RESULTS), result)
-    cfg.log(f"  RTL == golden on all {n} images; RTL accuracy {acc:.2%}")
+    cfg.log(f"  RTL == golden on all {n} inputs; RTL accuracy {_percent(acc)}")
     cfg.log(f"  {res.cycles_per_image:.1f} cycles per image (folding predicts {predicted}), latency {res.latency} "
             f"cycles, {result['fps_at_clock']:,.0f} FPS at {cfg.clock_mhz:g} MHz "
             f"({res.cycles / seconds / 1e6:.1f} M simulated cycles/s)")
@@ -349,10 +396,10 @@ class Step:
 
 STEPS: list[Step] = [
     Step("export", step_export, QONNX, ("model",)),
-    Step("streamline", step_streamline, STREAMLINED, ("n_verify",)),
-    Step("lower", step_lower, HW, ("n_verify",)),
+    Step("streamline", step_streamline, STREAMLINED, ("n_verify", "data")),
+    Step("lower", step_lower, HW, ("n_verify", "data")),
     Step("fold", step_fold, FOLDED, ("target_cycles", "folding_config", "fold_budget"), (FOLDING_CONFIG,)),
-    Step("golden", step_golden, None, (), (GOLDEN, GOLDEN_SUMMARY)),
+    Step("golden", step_golden, None, ("data",), (GOLDEN, GOLDEN_SUMMARY)),
     Step("rtl", step_rtl, None, ("size_fifos",), (RTL,)),
     Step("estimate", step_estimate, None, ("board", "estimate", "estimates_only"), (ESTIMATE,)),
     Step("rtlsim", step_rtlsim, None, ("n_sim",), (SIM_RESULTS, SIM_OUTPUTS)),
@@ -376,7 +423,7 @@ def run_build(cfg: BuildConfig, steps: list[Step] | None = None) -> ModelWrapper
 
 def _run_steps(cfg: BuildConfig, steps: list[Step], folder: BuildFolder) -> ModelWrapper:
     model: ModelWrapper | None = None
-    source = Path(cfg.checkpoint)
+    source = Path(cfg.onnx or cfg.checkpoint)
     chain = code_digest()  # every step chains on it: new code redoes the whole build
     rerun = False  # once a step runs, every later one runs too: their inputs are new
     for i, step in enumerate(steps, 1):

@@ -1,0 +1,99 @@
+"""`bnnflow build --onnx`: a network nobody here wrote (FINN's BNN-PYNQ TFC, random BatchNorm
+statistics) built from its QONNX file, with or without its inputs, through every step."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from flows.build.artefacts import GoldenOutputs
+from flows.build.inputs import RANDOM_INPUTS
+from flows.build.steps import STEPS, BuildConfig, run_build
+from flows.cli import main
+from flows.errors import BuildConfigError
+from flows.testing import bnn_pynq
+
+NAME = "tfc_1w1a"
+N = 120
+
+
+@pytest.fixture(scope="module")
+def tfc(tmp_path_factory):
+    """The exported file, inputs with Brevitas' classes as labels, and Brevitas' scores."""
+    root = tmp_path_factory.mktemp("onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = bnn_pynq.build(NAME, seed=2)
+        bnn_pynq.export(model, NAME, root / f"{NAME}.onnx")
+    x = bnn_pynq.random_inputs(NAME, N, seed=2)
+    scores = bnn_pynq.scores(model, x)
+    np.savez(root / "inputs.npz", inputs=x, labels=scores.argmax(1), classes=np.array([f"c{i}" for i in range(10)]))
+    return root, scores
+
+
+def _unique_max(scores: np.ndarray) -> np.ndarray:
+    top = np.sort(scores, axis=1)
+    return top[:, -1] > top[:, -2]
+
+
+@pytest.mark.slow
+def test_build_with_data_matches_brevitas_and_rtl(tfc):
+    root, scores = tfc
+    out = root / "build"
+    cfg = BuildConfig(onnx=root / f"{NAME}.onnx", data=root / "inputs.npz", output_dir=out, n_sim=100,
+                      estimate="analytic", size_fifos=False, log=lambda s: None)
+    run_build(cfg)
+    golden = GoldenOutputs.load(out / "golden.npz")
+    unique = _unique_max(scores)
+    assert unique.sum() > N // 2
+    assert np.array_equal(golden.pred[unique], scores.argmax(1)[unique])  # golden == Brevitas
+    sim = np.load(out / "sim" / "outputs.npz")["outputs"][:, 0]
+    assert np.array_equal(sim, golden.pred[:100])  # RTL == golden
+    results = json.loads((out / "sim" / "results.json").read_text())
+    assert results["images"] == 100 and results["accuracy"] == float((sim == golden.labels[:100]).mean())
+    accel = json.loads((out / "deploy" / "accelerator.json").read_text())
+    assert accel["model"] == NAME and accel["input"]["datatype"] == "BINARY"  # the host sends the signs as bits
+    assert (out / "build_config.json").is_file()
+
+
+def test_without_data_random_inputs_on_the_quantizers_grid(tfc):
+    root, _ = tfc
+    out = root / "random"
+    cfg = BuildConfig(onnx=root / f"{NAME}.onnx", output_dir=out, log=lambda s: None)
+    assert cfg.n_sim == 200 and cfg.model == NAME
+    upto = [s.name for s in STEPS].index("golden") + 1
+    run_build(cfg, STEPS[:upto])
+    golden = GoldenOutputs.load(out / "golden.npz")
+    assert len(golden.pred) == RANDOM_INPUTS and golden.accuracy is None and (golden.labels == -1).all()
+    # Random signs: about half the input bits set, every input different.
+    assert 0.4 < golden.images.mean() < 0.6 and len({g.tobytes() for g in golden.images}) == RANDOM_INPUTS
+
+
+@pytest.mark.parametrize("arrays,words", [
+    ({"images": np.zeros((2, 1, 28, 28), np.float32)}, "has no 'inputs' array (it has images)"),
+    ({"inputs": np.zeros((2, 1, 28, 28), np.float64)}, "'inputs' is float64, not float32"),
+    ({"inputs": np.zeros((2, 28, 28), np.float32)}, "'inputs' has shape (2, 28, 28), the graph takes (N, 1, 28, 28)"),
+    ({"inputs": np.full((2, 1, 28, 28), np.nan, np.float32)}, "NaN or infinite"),
+    ({"inputs": np.zeros((2, 1, 28, 28), np.float32), "labels": np.zeros(3, np.int64)}, "'labels' must be 2 integers"),
+])
+def test_bad_data_is_refused_before_any_step(tfc, tmp_path, capsys, arrays, words):
+    root, _ = tfc
+    data = tmp_path / "bad.npz"
+    np.savez(data, **arrays)
+    code = main(["build", "--onnx", str(root / f"{NAME}.onnx"), "--data", str(data), "--output-dir",
+                 str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and str(data) in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "b").exists()
+
+
+def test_n_beyond_the_inputs_and_mixed_sources_are_refused(tfc):
+    root, _ = tfc
+    with pytest.raises(BuildConfigError, match=f"inputs to simulate .*: 500 is not a whole number from 1 to {N}"):
+        BuildConfig(onnx=root / f"{NAME}.onnx", data=root / "inputs.npz", n_sim=500)
+    with pytest.raises(BuildConfigError, match="takes no --checkpoint"):
+        BuildConfig(onnx=root / f"{NAME}.onnx", checkpoint=root / "x.pt")
+    with pytest.raises(BuildConfigError, match="--data goes with --onnx"):
+        BuildConfig(model="tfc_w1a1_nobn", data=root / "inputs.npz")
