@@ -2,12 +2,14 @@
 and leave an existing build folder untouched."""
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 from pathlib import Path
 
 import pytest
 import torch
+from qonnx.core.modelwrapper import ModelWrapper
 
 from flows.build.steps import STEPS, BuildConfig, run_build
 from flows.cli import main
@@ -146,3 +148,27 @@ def test_misspelt_make_variable_is_refused():
     ok = subprocess.run(["make", "-n", "build", "ESTIMATE=analytic", "TARGET_FPS=5000"], cwd=REPO,
                         capture_output=True, text=True)
     assert ok.returncode == 0 and "--estimate analytic" in ok.stdout and "--target-fps 5000" in ok.stdout
+
+
+def test_a_builds_own_folding_config_of_a_conv_net_applies_again(tmp_path):
+    """write_folding_config lists the window generators at their consumer's SIMD; reading it back
+    accepts them, and refuses one that disagrees."""
+    from flows.build.fold import auto_fold, layer_folds, write_folding_config
+    from flows.compile import lower
+    from models.checkpoint import load_model
+    from models.registry import model_info
+
+    model, _ = load_model(REPO / "checkpoints" / "cnv_w1a1_nobn.pt", "cnv_w1a1_nobn")
+    hw = lower(model, model_info("cnv_w1a1_nobn").input_shape)[2]
+    unfolded = ModelWrapper(copy.deepcopy(hw.model))
+    written = tmp_path / "written.json"
+    write_folding_config(auto_fold(hw, 20_000), written)
+    config = json.loads(written.read_text())
+    swg = next(k for k in config if k.startswith("SlidingWindow"))
+    again = apply_folding_config(unfolded, written)
+    assert layer_folds(again) == layer_folds(hw)
+    config[swg]["SIMD"] = config[swg]["SIMD"] * 2 if config[swg]["SIMD"] == 1 else 1
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(config))
+    with pytest.raises(BuildConfigError, match=f"node {swg}: SIMD=.* runs at the SIMD of the layer it feeds"):
+        apply_folding_config(hw, bad)

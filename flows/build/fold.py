@@ -136,7 +136,7 @@ def apply_folding_config(model: ModelWrapper, path: str | Path) -> ModelWrapper:
         if name not in nodes:
             raise BuildConfigError(f"folding config {path} names node {name!r}, which the hardware graph does not "
                                    f"have; its foldable layers are {', '.join(foldable)}")
-        if nodes[name].op_type not in FOLDABLE:
+        if nodes[name].op_type not in TIMED:
             cls = op_class(nodes[name].op_type)
             extra = cls.FOLD_NOTE if cls else ""
             raise BuildConfigError(f"folding config {path}: node {name} ({nodes[name].op_type}) has no folding of "
@@ -161,6 +161,17 @@ def apply_folding_config(model: ModelWrapper, path: str | Path) -> ModelWrapper:
             if simd not in simds:
                 raise _fold_error(where, node, "SIMD", simd, simds, op.simd_bound(model))
         _set(model, node, pe, simd)
+    # A build's own folding_config.json lists the window generators too, at the SIMD of the layer they
+    # feed: such an entry is accepted when it says what the graph now has.
+    for name, entry in cfg.items():
+        if name != "Defaults" and nodes[name].op_type not in FOLDABLE:
+            op = getCustomOp(nodes[name])
+            for key in ("PE", "SIMD"):
+                if key in entry and (key not in op.get_nodeattr_types() or op.get_nodeattr(key) != entry[key]):
+                    now = op.get_nodeattr(key) if key in op.get_nodeattr_types() else "none"
+                    raise BuildConfigError(f"folding config {path}, node {name}: {key}={entry[key]}, but "
+                                           f"{nodes[name].op_type} {name} runs at the {key} of the layer it feeds "
+                                           f"({now}); drop the entry or make the two agree")
     return model
 
 
