@@ -76,6 +76,7 @@ BENCHES = {
     "sim": ("flows.bench.sim", "Verilator cycles/s and simulated FPS"),
     "resources": ("flows.bench.resources", "Yosys vs analytic resources per layer"),
     "train": ("models.bench_train", "time a training epoch of every zoo model"),
+    "bnn-pynq": ("flows.bench.bnn_pynq", "FINN's BNN-PYNQ nets from their QONNX files, beside FINN's figures"),
 }
 
 

@@ -23,7 +23,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from flows.boards import Board, load_board
 from flows.build import fold as fold_search
 from flows.errors import BuildConfigError
-from flows.fileio import load_onnx
+from flows.frontend.cleanup import import_qonnx
 from flows.frontend.export import export_qonnx
 from flows.frontend.lower import lower_to_hw, to_hw_layout
 from flows.frontend.streamline import streamline
@@ -72,9 +72,7 @@ def to_qonnx(network: Network, input_shape: tuple[int, ...] | None = None) -> Mo
         if input_shape is None:
             raise BuildConfigError("a Brevitas module needs its input shape (C, H, W) to be exported")
         return export_qonnx(network, tuple(input_shape))
-    if isinstance(network, ModelWrapper):
-        return network
-    return load_onnx(network)
+    return import_qonnx(network)  # as Brevitas exports it: preprocessing, opset details, cleanup
 
 
 def lower(network: Network, input_shape: tuple[int, ...] | None = None) -> tuple[ModelWrapper, ModelWrapper, ModelWrapper]:

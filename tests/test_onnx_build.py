@@ -97,3 +97,20 @@ def test_n_beyond_the_inputs_and_mixed_sources_are_refused(tfc):
         BuildConfig(onnx=root / f"{NAME}.onnx", checkpoint=root / "x.pt")
     with pytest.raises(BuildConfigError, match="--data goes with --onnx"):
         BuildConfig(model="tfc_w1a1_nobn", data=root / "inputs.npz")
+
+
+def test_unsupported_node_is_refused_before_any_step_naming_it(tfc, tmp_path, capsys):
+    from onnx import helper
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    root, _ = tfc
+    model = ModelWrapper(str(root / f"{NAME}.onnx"))
+    out = model.graph.output[0]
+    model.graph.node.append(helper.make_node("Sigmoid", [out.name], ["probabilities"], name="Sigmoid_9"))
+    out.name = "probabilities"
+    bad = tmp_path / "sigmoid.onnx"
+    model.save(str(bad))
+    code = main(["build", "--onnx", str(bad), "--output-dir", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Sigmoid_9" in err and "Sigmoid" in err
+    assert not (tmp_path / "b").exists()

@@ -38,6 +38,7 @@ from flows.build.artefacts import (
 from flows.build.folder import BuildFolder, locked
 from flows.errors import BuildConfigError, FlowError
 from flows.build.inputs import RANDOM_INPUTS, Inputs, dataset_inputs, random_inputs, read_data
+from flows.frontend.check import check
 from flows.frontend.cleanup import import_qonnx
 from flows.frontend.export import export_qonnx
 from flows.frontend.input_quant import hardware_codes, quantize_input
@@ -109,6 +110,7 @@ class BuildConfig:
             raise BuildConfigError("--onnx builds the graph in the file; it takes no --checkpoint")
         self.model = self.model or self.onnx.stem
         graph = load_onnx(self.onnx)  # a missing or broken file stops here, naming it
+        check(self.onnx)  # so does a node the flow cannot build: the error is the table naming it
         self.input_shape = tuple(graph.get_tensor_shape(graph.graph.input[0].name)[1:])
         self.output_dir = Path(self.output_dir or REPO / "build" / f"{self.model}-{self.board_data.name}")
         self._data = read_data(Path(self.data), self.input_shape) if self.data is not None else None
