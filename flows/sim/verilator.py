@@ -131,7 +131,7 @@ def _port_widths(header: Path) -> tuple[int, int]:
 # Cycles between progress reports: about a second of a large design.
 PROGRESS_CYCLES = 1 << 20
 
-RUNTIME_OBJS = ("verilated.o", "verilated_threads.o")
+RUNTIME_OBJS = ("verilated.o", "verilated_threads.o", "verilated_dpi.o")
 
 
 @functools.cache
@@ -142,7 +142,7 @@ def _verilator_version() -> str:
 
 
 def _runtime_dir(root: Path) -> Path:
-    key = hashlib.sha256(f"{_verilator_version()}\0{CXX_OPT}".encode()).hexdigest()[:20]
+    key = hashlib.sha256(f"{_verilator_version()}\0{CXX_OPT}\0{RUNTIME_OBJS}".encode()).hexdigest()[:20]
     return root / f"runtime-{key}"
 
 

@@ -22,9 +22,7 @@ Brevitas), and the run goes on.
 Where the time goes: compiling each network's Verilator harness is nearly all of
 it (the simulation of 64 images is milliseconds). The fuzzer therefore compiles
 the harness's C++ at -O1 instead of the flow's -O3 (about 2.5 times faster to
-compile, the simulations stay fast), keeps Verilator's DPI runtime object with
-the other prebuilt runtime objects instead of recompiling it for every harness,
-and keeps one content-keyed harness cache for the whole run, so a network whose
+compile, the simulations stay fast) and keeps one content-keyed harness cache for the whole run, so a network whose
 structure and folding repeat (weights are read at run time) is not compiled again.
 """
 from __future__ import annotations
@@ -162,16 +160,11 @@ def check_network(topology: Topology, seed: int, work: Path, timings: Timings | 
 
 
 def use_fast_harnesses() -> None:
-    """Compile harnesses at FUZZ_CXX_OPT and keep the DPI runtime object prebuilt (see the module doc).
-
-    Both are read at build time by flows.sim.verilator and are part of the cache key, so these
-    harnesses never mix with the flow's -O3 ones.
-    """
+    """Compile harnesses at FUZZ_CXX_OPT (see the module doc). flows.sim.verilator reads it at build
+    time and keys its cache on it, so these harnesses never mix with the flow's -O3 ones."""
     from flows.sim import verilator
 
     verilator.CXX_OPT = FUZZ_CXX_OPT
-    if "verilated_dpi.o" not in verilator.RUNTIME_OBJS:
-        verilator.RUNTIME_OBJS = (*verilator.RUNTIME_OBJS, "verilated_dpi.o")
 
 
 def _prune_cache(root: Path, keep: int) -> None:
