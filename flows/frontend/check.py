@@ -37,6 +37,8 @@ EMITTED = {
 }
 RULES = {
     "exact": "output affine: exact in float, the hardware ranks the same scores",
+    "exact-affine": "output affine: the hardware ranks the exact scores; near ties are named with a proven "
+                    "float32 bound (output rule)",
     "per-tensor": "output affine (one for all classes): the hardware ranks the accumulators; near ties are "
                   "named with a proven float32 bound (output rule)",
     "per-class": "output affine (per class): the hardware ranks 24-bit integer scores; near ties are named with "

@@ -14,6 +14,9 @@ The rule (README, "Bring your own network"):
     1. exact: every S_c and O_c is a float32 and the float network rounds nothing
        (E_c = 0): the streamlined graph outputs r_c exactly; the hardware's class
        is the float network's on every input, ties to the lowest index in both.
+       Where S_c and O_c are float32s but the float network rounds on the way
+       (E_c > 0, "exact-affine"), the hardware still ranks r_c exactly, and
+       inputs are named as in 3.
     2. per-tensor affine (TensorNorm; S_c, O_c the same for every class): the
        hardware ranks the accumulators a_c themselves (their order is r's
        exactly). It picks the float network's class on every input, except where
@@ -57,22 +60,34 @@ def _channel(values: list, c: int):
     return values[c] if len(values) > 1 else values[0]
 
 
-def float_error_bound(post: tuple, c: int, a: int) -> tuple[Fraction, Fraction]:
-    """(exact value, bound on |float32 value - exact value|) of channel c at accumulator value a."""
+def float_error_bound(post: tuple, c: int, a: int, exact_steps: bool = True) -> tuple[Fraction, Fraction]:
+    """(exact value, bound on |float32 value - exact value|) of channel c at accumulator value a.
+
+    With exact_steps, an op whose input is exact and whose exact result is a
+    float32 rounds nothing (every correctly rounded evaluation returns it).
+    """
     t, e = None, Fraction(0)
     for kind, *vals in post:
         if kind == "start":
             t = _channel(vals[0], c) * a + _channel(vals[1], c)
-        elif kind == "err":
+            if not _float_exact(t):
+                e += U * abs(t)
+            continue
+        if kind == "err":
             e += _channel(vals[0], c)
-        elif kind == "mul":
+            continue
+        prev_exact = e == 0
+        if kind == "mul":
             m = abs(_channel(vals[0], c))
             t = t * _channel(vals[0], c)
             e = m * e + U * (abs(t) + m * e) + ETA
         elif kind == "div":
+            # A divisor is often computed (TensorNorm's (var + eps) ** 0.5, folded by the export):
+            # a float network may compute it again with one rounding of its own, so two roundings here.
             d = _channel(vals[0], c)
             t = t / d
-            e = e / abs(d) + U * (abs(t) + e / abs(d)) + ETA
+            e = e / abs(d) + 2 * U * (abs(t) + e / abs(d)) + ETA
+            prev_exact = False
         elif kind == "add":
             t = t + _channel(vals[0], c)
             e = e + U * (abs(t) + e) + ETA
@@ -83,12 +98,18 @@ def float_error_bound(post: tuple, c: int, a: int) -> tuple[Fraction, Fraction]:
             # each constant computed in float32 too: at most 8 roundings of these magnitudes.
             e = abs(m) * e * (1 + 8 * U) + 8 * U * (abs(t * m) + abs(mean * m) + abs(beta) + abs(new)) + 4 * ETA
             t = new
+            prev_exact = False  # its constants are computed, not given
+        if exact_steps and prev_exact and _float_exact(t):
+            e = Fraction(0)
     return t, e
 
 
 def _bound(post: tuple, c: int, lo: int, hi: int) -> Fraction:
-    # Every magnitude in the recursion is |affine(a)|, largest at an end of the range.
-    return max(float_error_bound(post, c, a)[1] for a in (lo, hi))
+    """max over the accumulator range of the float error bound."""
+    if hi - lo <= 4096:
+        return max(float_error_bound(post, c, a)[1] for a in range(lo, hi + 1))
+    # Without the exactness shortcut every magnitude is |affine(a)|, largest at an end of the range.
+    return max(float_error_bound(post, c, a, exact_steps=False)[1] for a in (lo, hi))
 
 
 def plan_output(v, channels: int) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -99,8 +120,9 @@ def plan_output(v, channels: int) -> tuple[np.ndarray, np.ndarray, dict]:
     S, O = list(v.scale), list(v.offset)
     post = v.post or (("start", S, O),)
     E = [_bound(post, c, v.lo[c], v.hi[c]) for c in range(channels)]
-    if all(_float_exact(s) for s in S) and all(_float_exact(o) for o in O) and not any(E):
-        mode, hs, ho = "exact", S, O
+    if all(_float_exact(s) for s in S) and all(_float_exact(o) for o in O):
+        # The exact scores themselves: equal to the float network's where it rounds nothing.
+        mode, hs, ho = ("exact" if not any(E) else "exact-affine"), S, O
     elif len(set(S)) == 1 and len(set(O)) == 1 and S[0] != 0 and all(len(set(vals)) <= 1 or len(vals) == 1
                                                                  for _, *vs in post for vals in vs
                                                                  if isinstance(vals, list)):

@@ -164,3 +164,17 @@ class QuantizerMixin:
             w[c] *= -1
         else:
             w[..., c] *= -1
+
+    def _op_Relu(self, node) -> None:
+        """QuantReLU's ReLU: the identity where only unsigned quantizers with zero point 0 read it
+        (they clip at 0 themselves)."""
+        consumers = self.src.find_consumers(node.output[0])
+        for c in consumers:
+            ok = c.op_type == "Quant" and not _attrs(c).get("signed", 1)
+            zp = self.src.get_initializer(c.input[2]) if ok else None
+            if not ok or zp is None or np.any(zp != 0):
+                raise UnsupportedNodeError(
+                    node.name, node.op_type,
+                    "a ReLU must feed unsigned quantizers with zero point 0 (QuantReLU), which clip at 0 anyway",
+                )
+        self.values[node.output[0]] = self._get(node.input[0], node)
