@@ -81,35 +81,6 @@ class Streamliner(QuantizerMixin, LayerMixin, AffineMixin):
             raise UnsupportedNodeError(node.name, node.op_type, f"input {name!r} has no producer")
         return self.values[name]
 
-    def _int_input(self, node, index: int = 0, piecewise: bool = False) -> IntTensor:
-        v = self._get(node.input[index], node)
-        if not isinstance(v, IntTensor):
-            what = "a float (unquantized) tensor" if isinstance(v, RawTensor) else "a constant"
-            raise UnsupportedNodeError(
-                node.name, node.op_type, f"input {node.input[index]!r} is {what}; a quantized tensor is needed"
-            )
-        if v.knot is not None and not piecewise:
-            raise UnsupportedNodeError(
-                node.name, node.op_type,
-                f"input {node.input[index]!r} is piecewise (after a PReLU); only affine ops, a sign or a "
-                "residual add may follow it",
-            )
-        return v
-
-    def _const_input(self, node, index: int) -> np.ndarray:
-        v = self._get(node.input[index], node)
-        if isinstance(v, QuantConst):
-            return (v.ints * v.scale).astype(np.float64)
-        if isinstance(v, np.ndarray):
-            return v
-        raise UnsupportedNodeError(node.name, node.op_type, f"input {node.input[index]!r} must be constant")
-
-    # -- helpers -------------------------------------------------------------
-    def _get(self, name: str, node):
-        if name not in self.values:
-            raise UnsupportedNodeError(node.name, node.op_type, f"input {name!r} has no producer")
-        return self.values[name]
-
     def _shape(self, name: str) -> list[int]:
         return list(self.src.get_tensor_shape(name))
 
