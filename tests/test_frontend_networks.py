@@ -7,7 +7,9 @@ For each: Brevitas == execute_onnx(export) (the reference is the export); the go
 equals Brevitas' on every input the output rule does not name, and every named input is a near tie
 within its stated bound; where the rule says exact, the streamlined graph's scores equal Brevitas'
 bit for bit."""
+import dataclasses
 import warnings
+import zlib
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -50,9 +52,12 @@ def _run(model, x, extra=()):
 @given(spec=fn.specs())
 def test_frontend_network(spec, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("net")
-    model = fn.FrontNet(spec, seed=hash(repr(spec)) % 2**31)
+    model = fn.FrontNet(spec, seed=zlib.crc32(repr(spec).encode()))
     x = fn.random_inputs(spec, N, seed=1)
     ref = fn.outputs(model, x)
+    scores_model = fn.FrontNet(dataclasses.replace(spec, end="scores"), seed=zlib.crc32(repr(spec).encode()))
+    ref_scores = fn.outputs(scores_model, x)
+    unique = (ref_scores == ref_scores.max(1, keepdims=True)).sum(1) == 1
     exported = _export(model, spec, tmp)
     s = streamline(import_qonnx(exported))
     rule = output_rule(s)
@@ -63,6 +68,10 @@ def test_frontend_network(spec, tmp_path_factory):
         # (a proven bound, not a tolerance).
         bound = 2 * np.array([float(e) for e in rule["bound"]])
         assert np.all(np.abs(out.astype(np.float64) - ref) <= bound)
+    elif spec.end == "topk":
+        # torch.topk breaks ties its own way, ONNX's TopK to the lowest index: compare where the
+        # maximum score is unique (the class is then defined).
+        np.testing.assert_array_equal(out.reshape(ref.shape)[unique], ref[unique])
     else:
         np.testing.assert_array_equal(out.reshape(ref.shape), ref)  # the export is the reference
     hw = lower_to_hw(s)
@@ -72,7 +81,7 @@ def test_frontend_network(spec, tmp_path_factory):
     named = {v["input"] for v in verdicts}
     assert all(v["margin"] <= v["bound"] for v in verdicts)
     ref_class = ref.reshape(N, -1)[:, 0] if spec.end != "scores" else ref.argmax(1)
-    keep = np.array([i not in named for i in range(N)])
+    keep = np.array([i not in named for i in range(N)]) & (unique | (spec.end != "topk"))
     np.testing.assert_array_equal(labels[keep], ref_class[keep])
     np.testing.assert_array_equal(scores.argmax(1), labels)
     if rule["mode"] == "exact" and spec.end == "scores":

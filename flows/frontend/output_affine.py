@@ -11,7 +11,8 @@ The rule (README, "Bring your own network"):
     over every order a float32 evaluation may use, Brevitas' and execute_onnx's
     included, and over the whole range of a_c).
 
-    1. exact: every S_c and O_c is a float32 and the float network rounds nothing
+    1. exact: every S_c and O_c is a float32 (and the exact integer scores fit
+       30 bits; else as 3) and the float network rounds nothing
        (E_c = 0): the streamlined graph outputs r_c exactly; the hardware's class
        is the float network's on every input, ties to the lowest index in both.
        Where S_c and O_c are float32s but the float network rounds on the way
@@ -50,6 +51,9 @@ OUTPUT_RULE_KEY = "bnnflow.output_rule"
 U = Fraction(1, 2**24)  # float32 unit roundoff
 ETA = Fraction(1, 2**147)  # four subnormal spacings: absolute error of a result below the normal range
 SCORE_BITS = 24  # integer scores the streamlined graph computes exactly in float32
+# Exact float32 affines whose integer scores need more (random float biases) are ranked as per-class
+# scores instead: lowering takes at most 32 bits, and the popcount domain may need one or two more.
+EXACT_SCORE_BITS = 30
 
 
 def _float_exact(v: Fraction) -> bool:
@@ -120,7 +124,9 @@ def plan_output(v, channels: int) -> tuple[np.ndarray, np.ndarray, dict]:
     S, O = list(v.scale), list(v.offset)
     post = v.post or (("start", S, O),)
     E = [_bound(post, c, v.lo[c], v.hi[c]) for c in range(channels)]
-    if all(_float_exact(s) for s in S) and all(_float_exact(o) for o in O):
+    uniform = len(set(S)) == 1 and len(set(O)) == 1
+    if all(_float_exact(s) for s in S) and all(_float_exact(o) for o in O) and \
+            (uniform or _exact_score_bits(S, O, v.lo, v.hi) <= EXACT_SCORE_BITS):
         # The exact scores themselves: equal to the float network's where it rounds nothing.
         mode, hs, ho = ("exact" if not any(E) else "exact-affine"), S, O
     elif len(set(S)) == 1 and len(set(O)) == 1 and S[0] != 0 and all(len(set(vals)) <= 1 or len(vals) == 1
@@ -145,6 +151,18 @@ def plan_output(v, channels: int) -> tuple[np.ndarray, np.ndarray, dict]:
     mul = np.array([float(s) for s in hs], dtype=np.float32)
     add = np.array([float(o) for o in ho], dtype=np.float32)
     return mul, add, rule
+
+
+def _exact_score_bits(S: list[Fraction], O: list[Fraction], lo: list[int], hi: list[int]) -> int:
+    """Signed width of the exact integer scores (S_c * a + O_c) / gcd over the accumulator range."""
+    num, den = 0, 1
+    for v in S + O:
+        if v:
+            num = math.gcd(num, v.numerator)
+            den = den * v.denominator // math.gcd(den, v.denominator)
+    shared = Fraction(num, den) if num else Fraction(1)
+    peak = max(abs((s * a + o) / shared) for s, o, l_, h_ in zip(S, O, lo, hi) for a in (l_, h_))
+    return math.ceil(math.log2(peak + 1)) + 1
 
 
 def _dyadic_scores(S: list[Fraction], O: list[Fraction], lo: list[int], hi: list[int]):

@@ -175,6 +175,7 @@ class QuantizerMixin:
             if not ok or zp is None or np.any(zp != 0):
                 raise UnsupportedNodeError(
                     node.name, node.op_type,
-                    "a ReLU must feed unsigned quantizers with zero point 0 (QuantReLU), which clip at 0 anyway",
+                    "a ReLU is not supported unless only unsigned quantizers with zero point 0 read it "
+                    "(QuantReLU; they clip at 0 anyway)",
                 )
         self.values[node.output[0]] = self._get(node.input[0], node)
