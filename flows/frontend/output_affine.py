@@ -7,9 +7,12 @@ The rule (README, "Bring your own network"):
     them to scores r_c = S_c * a_c + O_c, where S_c and O_c are exact rationals
     built from the graph's float32 constants (a BatchNorm's 1/sqrt(var + eps) in
     float64). The float network computes r_c with float32 rounding; streamlining
-    bounds that rounding for each class by E_c (unit roundoff 2^-24 per op, taken
-    over every order a float32 evaluation may use, Brevitas' and execute_onnx's
-    included, and over the whole range of a_c).
+    bounds that rounding for each class by E_c: unit roundoff 2^-24 per op, a
+    second rounding where a divisor may be recomputed (torch's TensorNorm
+    sqrt), eight for a BatchNorm in either of its usual orders (torch's
+    x * alpha + beta' and ONNX's (x - mean) / sqrt(var + eps) * gamma + beta),
+    over the whole range of a_c. Brevitas' and execute_onnx's evaluations both
+    lie within E_c of r_c.
 
     1. exact: every S_c and O_c is a float32 (and the exact integer scores fit
        30 bits; else as 3) and the float network rounds nothing
