@@ -22,3 +22,18 @@ def tfc_build(tmp_path_factory):
     upto = [s.name for s in STEPS].index("rtl") + 1
     model = run_build(cfg, STEPS[:upto])
     return cfg, model
+
+
+def _make_dry_run(*args: str):
+    """`make -n ARGS` as a user types it: nothing of a make running the tests (`make test`) leaks in."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    return subprocess.run(["make", "--no-print-directory", "-n", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def make_n():
+    return _make_dry_run

@@ -142,11 +142,10 @@ def test_non_finite_checkpoint_leaves_the_build_folder_alone(cli, tmp_path):
     assert (folder / "01_qonnx.onnx").read_bytes() == b"an earlier build's graph"
 
 
-def test_misspelt_make_variable_is_refused():
-    r = subprocess.run(["make", "-n", "build", "ESTIMTE=analytic"], cwd=REPO, capture_output=True, text=True)
+def test_misspelt_make_variable_is_refused(make_n):
+    r = make_n("build", "ESTIMTE=analytic")
     assert r.returncode != 0 and "unknown variable ESTIMTE" in r.stderr and "ESTIMATE" in r.stderr
-    ok = subprocess.run(["make", "-n", "build", "ESTIMATE=analytic", "TARGET_FPS=5000"], cwd=REPO,
-                        capture_output=True, text=True)
+    ok = make_n("build", "ESTIMATE=analytic", "TARGET_FPS=5000")
     assert ok.returncode == 0 and "--estimate analytic" in ok.stdout and "--target-fps 5000" in ok.stdout
 
 

@@ -1,7 +1,6 @@
 """One command line: `bnnflow` covers every command, and every make target but setup/test runs it."""
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -32,8 +31,8 @@ def test_delegated_commands_take_their_modules_options(capsys, argv, prog):
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_make_targets_run_bnnflow(target):
-    r = subprocess.run(["make", "-n", target], cwd=REPO, capture_output=True, text=True)
+def test_make_targets_run_bnnflow(make_n, target):
+    r = make_n(target)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(".venv/bin/bnnflow "), r.stdout
 

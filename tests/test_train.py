@@ -386,11 +386,8 @@ def test_tracked_by_git_without_git_or_repository(tmp_path, monkeypatch):
     assert not train_module.tracked_by_git(path)
 
 
-def test_makefile_passes_publish_through():
-    if shutil.which("make") is None:
-        pytest.skip("no make")
-    dry = {v: subprocess.run(["make", "-n", "train", *v], cwd=REPO, capture_output=True, text=True).stdout
-           for v in ((), ("PUBLISH=1",), ("PUBLISH=0",))}
+def test_makefile_passes_publish_through(make_n):
+    dry = {v: make_n("train", *v).stdout for v in ((), ("PUBLISH=1",), ("PUBLISH=0",))}
     assert "--publish" in dry[("PUBLISH=1",)]
     assert "--publish" not in dry[()] and "--publish" not in dry[("PUBLISH=0",)]
 
