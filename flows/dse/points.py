@@ -20,6 +20,7 @@ from pathlib import Path
 
 from qonnx.core.modelwrapper import ModelWrapper
 
+from flows.build.folder import file_hash
 from flows.boards import load_board
 from flows.build import fold as folding
 from flows.fileio import write_json
@@ -62,16 +63,8 @@ class Point:
             parts.pop(k)
         parts["folding"] = Path(self.folding_file).read_bytes().decode() if Path(self.folding_file).is_file() else ""
         if self.checkpoint and Path(self.checkpoint).is_file():
-            parts["checkpoint_sha256"] = _file_sha256(Path(self.checkpoint))
+            parts["checkpoint_sha256"] = file_hash(Path(self.checkpoint))
         return hashlib.sha256(repr(sorted(parts.items())).encode()).hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _config(hw: ModelWrapper) -> dict:
