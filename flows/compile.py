@@ -11,7 +11,6 @@ each; benchmarks and tests call this instead of chaining export, streamline and 
 """
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
@@ -89,8 +88,7 @@ def fold(hw: ModelWrapper, board: Board, how: Folding, max_utilisation: float = 
     if how == "none":
         return hw
     if how == "max":
-        with tempfile.TemporaryDirectory(prefix="bnnflow-fit-") as tmp:
-            return fold_search.fold_to_budget(hw, fold_search.AnalyticFit(board, max_utilisation, Path(tmp)))
+        return fold_search.fold_to_budget(hw, fold_search.AnalyticFit(board, max_utilisation))
     if isinstance(how, int) and not isinstance(how, bool) and how >= 1:
         return fold_search.auto_fold(hw, how)
     raise BuildConfigError(f"folding {how!r} is not 'none', 'max', a number of cycles per image or a "

@@ -1,5 +1,6 @@
 """The structured design: what RTL generation writes, what the estimate and the fold search read."""
 import copy
+import tempfile
 
 from flows.backends.design import build_design
 from flows.backends.rtl_library import MODULE_DEPS, with_deps
@@ -30,8 +31,11 @@ def test_written_top_is_the_design(tfc_build):
     assert sorted(p.name for p in cfg.path("rtl").glob("*.hex")) == sorted(m.file for m in design.memories)
 
 
-def test_fit_search_writes_no_files(tfc_build, tmp_path):
+def test_fit_search_writes_no_files(tfc_build, tmp_path, monkeypatch):
+    """Run in an empty folder that is also the temporary-file folder: the search leaves it empty."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     model = copy.deepcopy(tfc_build[1])
-    fit = fold.AnalyticFit(load_board("Pynq-Z2"), 0.85, tmp_path)
+    fit = fold.AnalyticFit(load_board("Pynq-Z2"), 0.85)
     fold.fold_to_budget(model, fit)
     assert fit.totals and not any(tmp_path.iterdir())

@@ -77,7 +77,7 @@ def test_nothing_fits_is_an_error(graphs):
 def test_analytic_fit_on_a_small_board(graphs, tmp_path, name, scale):
     board = load_board("Pynq-Z2")
     board = dataclasses.replace(board, name="small", capacity={k: int(v * scale) for k, v in board.capacity.items()})
-    fit = fold.AnalyticFit(board, 0.85, tmp_path)
+    fit = fold.AnalyticFit(board, 0.85)
     base = graphs[name]
     model = fold.fold_to_budget(_copy(base), fit)
     chosen = fold.bottleneck_cycles(model)

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import tempfile
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -96,9 +94,7 @@ def bench_folding(name: str, board: str, target_fps: float, max_utilisation: flo
     _, hw, _ = _graphs(name)
     b = load_board(board)
     clock = b.default_clock_mhz
-    with tempfile.TemporaryDirectory(prefix="bnnflow-bench-") as tmp:
-        fit = AnalyticFit(b, max_utilisation, Path(tmp))
-        fold_to_budget(hw, fit, max(1, int(clock * 1e6 // target_fps)))
+    fold_to_budget(hw, AnalyticFit(b, max_utilisation), max(1, int(clock * 1e6 // target_fps)))
     folds = layer_folds(hw)
     slowest = max(folds, key=lambda f: f.cycles)
     return {"model": name, "cycles": slowest.cycles, "bottleneck": slowest.name,

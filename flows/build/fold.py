@@ -255,12 +255,10 @@ def bottleneck_cycles(model: ModelWrapper) -> int:
 class AnalyticFit:
     """A `fits` for fold_to_budget: the structured design of the folding (flows.backends.design, no
     files written), estimated with the analytic model, fits when every resource is at most
-    `max_utilisation` of the board's capacity (the rest is headroom for routing and the shell).
-    `scratch` is kept for callers that pass one; nothing is written there."""
+    `max_utilisation` of the board's capacity (the rest is headroom for routing and the shell)."""
 
     board: Board
     max_utilisation: float
-    scratch: Path | None = None
     totals: dict[tuple, dict[str, float]] = field(default_factory=dict, repr=False)  # by folding
 
     def __call__(self, model: ModelWrapper) -> bool:

@@ -11,7 +11,6 @@ import json
 import math
 import os
 import signal
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -255,21 +254,20 @@ def _fold_to_board(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     goal = "as fast as fits" if cfg.fit_board else f"target {cfg.target_fps:,.0f} FPS ({cfg.target_cycles:,} cycles)"
     cfg.log(f"  {goal}; fitting to {board.name}: every resource <= {cfg.max_utilisation:.0%} of its capacity "
             "(analytic estimate of the generated RTL)")
-    with tempfile.TemporaryDirectory(prefix="bnnflow-fit-") as tmp:
-        fit = folding.AnalyticFit(board, cfg.max_utilisation, Path(tmp))
+    fit = folding.AnalyticFit(board, cfg.max_utilisation)
 
-        def fits(m: ModelWrapper) -> bool:
-            ok = fit(m)
-            cfg.log(f"    {folding.bottleneck_cycles(m):>11,} cycles: {fit.describe(m)}{'' if ok else '  over'}")
-            return ok
+    def fits(m: ModelWrapper) -> bool:
+        ok = fit(m)
+        cfg.log(f"    {folding.bottleneck_cycles(m):>11,} cycles: {fit.describe(m)}{'' if ok else '  over'}")
+        return ok
 
-        target = folding.bottleneck_cycles(folding.auto_fold(model, cfg.target_cycles))
-        model = folding.fold_to_budget(model, fits, cfg.target_cycles)
-        cycles = folding.bottleneck_cycles(model)
-        if cycles > target:
-            cfg.log(f"  the target folding ({target:,} cycles) does not fit {board.name}")
-        cfg.log(f"  chose {cycles:,} cycles per image = {cfg.clock_mhz * 1e6 / cycles:,.0f} FPS at "
-                f"{cfg.clock_mhz:g} MHz; estimated {fit.describe(model)}")
+    target = folding.bottleneck_cycles(folding.auto_fold(model, cfg.target_cycles))
+    model = folding.fold_to_budget(model, fits, cfg.target_cycles)
+    cycles = folding.bottleneck_cycles(model)
+    if cycles > target:
+        cfg.log(f"  the target folding ({target:,} cycles) does not fit {board.name}")
+    cfg.log(f"  chose {cycles:,} cycles per image = {cfg.clock_mhz * 1e6 / cycles:,.0f} FPS at "
+            f"{cfg.clock_mhz:g} MHz; estimated {fit.describe(model)}")
     return model
 
 
