@@ -59,14 +59,6 @@ def quantize_input(model: ModelWrapper, x: np.ndarray) -> np.ndarray:
     return apply_input_quantizer(spec, x)
 
 
-def input_grid(spec: dict, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """Random integer codes on the input quantizer's grid (for builds without DATA)."""
-    if spec["kind"] == "BipolarQuant":
-        return rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=shape)
-    hi = int(max_int(bool(spec["signed"]), bool(spec["narrow"]), int(spec["bits"]))) + spec["code_offset"]
-    return rng.integers(0, hi + 1, size=shape).astype(np.float32)
-
-
 def hardware_codes(model: ModelWrapper, x: np.ndarray) -> np.ndarray:
     """What the hardware graph (golden model, RTL, driver) takes for the float input `x`, in the
     graph input's layout (flows.frontend.lower.to_hw_layout makes it channels-last): the codes,
