@@ -19,7 +19,7 @@ def out(tmp_path_factory):
 def test_two_networks_with_a_fixed_seed(out, capsys):
     assert fuzz.main(["-n", "2", "--seed", "7", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "fuzz: seed 7, 2 networks (reproduce: make fuzz SEED=7 N=2)" in text
+    assert "fuzz: seed 7, 2 networks, 1 weight draws per topology (reproduce: make fuzz SEED=7 N=2)" in text
     assert "[1/2] failures 0" in text and "[2/2] failures 0" in text
     assert "fuzz: 2 networks in" in text and "time per network: brevitas" in text
     assert not (out / "failures").exists()
@@ -62,8 +62,8 @@ def test_golden_that_differs_from_brevitas_is_a_failure(monkeypatch):
 def test_a_failure_is_saved_reproducibly_and_the_run_goes_on(tmp_path, monkeypatch, capsys):
     seen = []
 
-    def first_fails(topology, seed, work, timings=None):
-        seen.append((topology, seed))
+    def first_fails(topology, seed, work, timings=None, fold_seed=None):
+        seen.append((topology, seed, fold_seed))
         if len(seen) == 1:
             raise fuzz.StageFailure("rtl", "RTL integers differ from the golden model's: made up")
 
@@ -79,4 +79,22 @@ def test_a_failure_is_saved_reproducibly_and_the_run_goes_on(tmp_path, monkeypat
     seen.clear()
     fuzz.main(["-n", "3", "--seed", "11", "--out", str(tmp_path / "again")])
     assert fuzz.load_failure(saved) == seen[0]
-    assert np.all([isinstance(t, Topology) for t, _ in seen])
+    assert np.all([isinstance(t, Topology) for t, _, _ in seen])
+
+
+def test_draws_share_topology_and_folding_and_vary_the_weights(tmp_path, monkeypatch, capsys):
+    seen = []
+    monkeypatch.setattr(fuzz, "check_network",
+                        lambda topology, seed, work, timings=None, fold_seed=None: seen.append((topology, seed, fold_seed)))
+    assert fuzz.main(["-n", "5", "--draws", "3", "--seed", "3", "--out", str(tmp_path)]) == 0
+    assert len(seen) == 5
+    (t0, s0, f0), (t3, s3, f3) = seen[0], seen[3]
+    assert [x[:1] + x[2:] for x in seen[:3]] == [(t0, f0)] * 3 and [x[1] for x in seen[:3]] == [s0, s0 + 1, s0 + 2]
+    assert seen[4][0] == t3 and seen[4][1:] == (s3 + 1, f3)
+    assert 'make fuzz SEED=3 N=5 ARGS="--draws 3"' in capsys.readouterr().out
+
+
+def test_draws_below_one_are_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        fuzz.main(["-n", "5", "--draws", "0", "--out", str(tmp_path)])
+    assert "--draws must be at least 1" in capsys.readouterr().err

@@ -10,8 +10,8 @@ run. For each network:
    its labels must be Brevitas' argmax and its last-layer integers must order the
    scores exactly as Brevitas' do (only the labels for a residual stage with
    BatchNorm, `Topology.exact_scores`), the checks of tests/test_property_topologies.py;
-3. a random folding (auto_fold at one of the bottlenecks it can produce), RTL
-   generation of the graph without its label select, Verilator, simulation: every
+3. a random folding (auto_fold at one of the bottlenecks it can produce, drawn from
+   the fold seed), RTL generation of the graph without its label select, Verilator, simulation: every
    last-layer integer out of the RTL must equal the golden model's.
 
 A failure is printed with its stage, saved as a Python file under
@@ -24,6 +24,9 @@ it (the simulation of 64 images is milliseconds). The fuzzer therefore compiles
 the harness's C++ at -O1 instead of the flow's -O3 (about 2.5 times faster to
 compile, the simulations stay fast) and keeps one content-keyed harness cache for the whole run, so a network whose
 structure and folding repeat (weights are read at run time) is not compiled again.
+`--draws K` uses that: each drawn topology and folding is checked with K weight draws
+(weights, BatchNorm statistics with negative gammas, images: a different network each),
+which compile one harness between them.
 """
 from __future__ import annotations
 
@@ -96,8 +99,10 @@ def _first_mismatch(a: np.ndarray, b: np.ndarray) -> str:
 
 
 def check_network(topology: Topology, seed: int, work: Path, timings: Timings | None = None,
-                  rtl: bool = True) -> None:
-    """Run one network through the flow; raise StageFailure at the first check that fails."""
+                  rtl: bool = True, fold_seed: int | None = None) -> None:
+    """Run one network through the flow; raise StageFailure at the first check that fails.
+
+    `seed` draws the parameters and images, `fold_seed` (default `seed`) the folding."""
     from flows.backends.rtlgen import generate_rtl
     from flows.build.fold import auto_fold, candidate_cycles
     from flows.compile import lower
@@ -145,7 +150,8 @@ def check_network(topology: Topology, seed: int, work: Path, timings: Timings | 
 
     def rtl_outputs():
         cands = candidate_cycles(hw)
-        auto_fold(hw, cands[int(np.random.default_rng(seed).integers(len(cands)))])
+        fold_rng = np.random.default_rng(seed if fold_seed is None else fold_seed)
+        auto_fold(hw, cands[int(fold_rng.integers(len(cands)))])
         rtl_dir = work / "rtl"
         shutil.rmtree(rtl_dir, ignore_errors=True)
         generate_rtl(without_label_select(hw), rtl_dir)
@@ -174,19 +180,20 @@ def _prune_cache(root: Path, keep: int) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def failure_text(topology: Topology, seed: int, failure: StageFailure, run: str) -> str:
+def failure_text(topology: Topology, seed: int, failure: StageFailure, run: str, fold_seed: int) -> str:
     message = "\n".join(f"# {line}" for line in str(failure).splitlines())
     return (f'"""make fuzz failure: {run}, stage {failure.stage}.\n\n'
             f"Reproduce: .venv/bin/bnnflow fuzz --replay THIS_FILE\n"
             f'As a regression test: @example(topology=<TOPOLOGY>, seed=<SEED>) in tests/test_property_topologies.py.\n"""\n'
             f"from flows.testing.random_networks import *  # noqa: F403\n\n"
-            f"TOPOLOGY = {topology!r}\nSEED = {seed}\n\n{message}\n")
+            f"TOPOLOGY = {topology!r}\nSEED = {seed}\nFOLD_SEED = {fold_seed}\n\n{message}\n")
 
 
-def load_failure(path: Path) -> tuple[Topology, int]:
+def load_failure(path: Path) -> tuple[Topology, int, int]:
+    """(topology, seed, fold seed) of a saved failure; files from before --draws fold with the seed."""
     ns: dict = {}
     exec(compile(Path(path).read_text(), str(path), "exec"), ns)  # noqa: S102  (a file this module wrote)
-    return ns["TOPOLOGY"], ns["SEED"]
+    return ns["TOPOLOGY"], ns["SEED"], ns.get("FOLD_SEED", ns["SEED"])
 
 
 def _diagnose(topology: Topology, seed: int) -> str:
@@ -217,10 +224,10 @@ def _diagnose(topology: Topology, seed: int) -> str:
 
 
 def replay(path: Path, work: Path) -> int:
-    topology, seed = load_failure(path)
-    print(f"replaying {path}: seed {seed}\n{topology!r}", flush=True)
+    topology, seed, fold_seed = load_failure(path)
+    print(f"replaying {path}: seed {seed}, fold seed {fold_seed}\n{topology!r}", flush=True)
     try:
-        check_network(topology, seed, work)
+        check_network(topology, seed, work, fold_seed=fold_seed)
     except StageFailure as f:
         print(f"FAILS at {f}", flush=True)
         try:
@@ -232,8 +239,9 @@ def replay(path: Path, work: Path) -> int:
     return 0
 
 
-def fuzz(n: int, seed: int, out: Path, log=print) -> int:
-    """Check `n` random networks drawn from `seed`; returns the number of failures."""
+def fuzz(n: int, seed: int, out: Path, log=print, draws: int = 1) -> int:
+    """Check `n` random networks drawn from `seed`, `draws` weight draws per topology and folding;
+    returns the number of failures."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
     from hypothesis import strategies as st
@@ -244,27 +252,34 @@ def fuzz(n: int, seed: int, out: Path, log=print) -> int:
     timings = Timings()
     state = {"done": 0, "failed": 0}
     start = time.perf_counter()
-    log(f"fuzz: seed {seed}, {n} networks (reproduce: make fuzz SEED={seed} N={n}); failures under {failures_dir}")
+    again = f"make fuzz SEED={seed} N={n}" + (f' ARGS="--draws {draws}"' if draws > 1 else "")
+    log(f"fuzz: seed {seed}, {n} networks, {draws} weight draws per topology (reproduce: {again}); "
+        f"failures under {failures_dir}")
 
     @hypothesis_seed(seed)
-    @settings(max_examples=n, deadline=None, database=None, derandomize=False, phases=[Phase.generate],
+    @settings(max_examples=-(-n // draws), deadline=None, database=None, derandomize=False, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
     @given(topology=random_networks.topologies(), net_seed=st.integers(0, 2**16))
     def one(topology: Topology, net_seed: int) -> None:
-        if state["done"] >= n:
-            return
+        for draw in range(draws):
+            if state["done"] >= n:
+                return
+            check_one(topology, net_seed + draw, net_seed)
+
+    def check_one(topology: Topology, net_seed: int, fold_seed: int) -> None:
         index = state["done"]
         t0 = time.perf_counter()
         status = "ok"
         try:
-            check_network(topology, net_seed, work, timings)
+            check_network(topology, net_seed, work, timings, fold_seed=fold_seed)
         except StageFailure as f:
             state["failed"] += 1
             failures_dir.mkdir(parents=True, exist_ok=True)
             path = failures_dir / f"seed{seed}-{index}.py"
-            path.write_text(failure_text(topology, net_seed, f, f"run seed {seed}, network {index}"))
+            path.write_text(failure_text(topology, net_seed, f, f"run seed {seed}, network {index}", fold_seed))
             status = f"FAIL {f.stage} -> {path}"
-            log(f"FAILURE at network {index}: {topology!r}, seed={net_seed}\n  {str(f).splitlines()[0]}")
+            log(f"FAILURE at network {index}: {topology!r}, seed={net_seed}, fold_seed={fold_seed}\n"
+                f"  {str(f).splitlines()[0]}")
         state["done"] += 1
         elapsed = time.perf_counter() - start
         rate = state["done"] / elapsed * 3600
@@ -286,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bnnflow fuzz", description=__doc__.splitlines()[0])
     p.add_argument("-n", "--n", type=int, default=100, help="networks to check")
     p.add_argument("--seed", type=int, default=None, help="run seed (default: a fresh random one)")
+    p.add_argument("--draws", type=int, default=1,
+                   help="weight draws per topology and folding; they share one compiled harness")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="work folder; failures under OUT/failures")
     p.add_argument("--replay", type=Path, default=None, help="run one saved failure again")
     args = p.parse_args(argv)
@@ -294,7 +311,9 @@ def main(argv: list[str] | None = None) -> int:
         use_fast_harnesses()
         return replay(args.replay, args.out / "work")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
-    failures = fuzz(args.n, seed, args.out, log=lambda s: print(s, flush=True))
+    if args.n < 1 or args.draws < 1:
+        p.error(f"--n and --draws must be at least 1 (got {args.n} and {args.draws})")
+    failures = fuzz(args.n, seed, args.out, log=lambda s: print(s, flush=True), draws=args.draws)
     return 1 if failures else 0
 
 
