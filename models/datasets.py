@@ -165,6 +165,14 @@ _RAW_LOADERS: dict[str, Callable[[str, str | os.PathLike | None], tuple[np.ndarr
 }
 
 
+# Class names in label order, as the datasets' own documentation gives them.
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+}
+
+
 def list_datasets() -> list[str]:
     return sorted(_RAW_LOADERS)
 

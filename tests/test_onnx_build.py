@@ -17,6 +17,7 @@ from flows.testing import bnn_pynq
 
 NAME = "tfc_1w1a"
 N = 120
+CLASSES = [f"digit {i}" for i in range(10)]
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def tfc(tmp_path_factory):
         bnn_pynq.export(model, NAME, root / f"{NAME}.onnx")
     x = bnn_pynq.random_inputs(NAME, N, seed=2)
     scores = bnn_pynq.scores(model, x)
-    np.savez(root / "inputs.npz", inputs=x, labels=scores.argmax(1), classes=np.array([f"c{i}" for i in range(10)]))
+    np.savez(root / "inputs.npz", inputs=x, labels=scores.argmax(1), classes=np.array(CLASSES))
     return root, scores
 
 
@@ -56,6 +57,11 @@ def test_build_with_data_matches_brevitas_and_rtl(tfc):
     accel = json.loads((out / "deploy" / "accelerator.json").read_text())
     assert accel["model"] == NAME and accel["input"]["datatype"] == "BINARY"  # the host sends the signs as bits
     assert (out / "build_config.json").is_file()
+    # The class names travel from DATA to the golden outputs, the report and the deploy package.
+    assert golden.classes == tuple(CLASSES) and accel["classes"] == CLASSES
+    report = (out / "report.md").read_text()
+    picks = {k: int((sim == k).sum()) for k in range(10)}
+    assert all(f"| {k} (digit {k}) | {picks[k]:,} |" in report for k in range(10)), report
 
 
 def test_without_data_random_inputs_on_the_quantizers_grid(tfc):
@@ -77,6 +83,10 @@ def test_without_data_random_inputs_on_the_quantizers_grid(tfc):
     ({"inputs": np.zeros((2, 28, 28), np.float32)}, "'inputs' has shape (2, 28, 28), the graph takes (N, 1, 28, 28)"),
     ({"inputs": np.full((2, 1, 28, 28), np.nan, np.float32)}, "NaN or infinite"),
     ({"inputs": np.zeros((2, 1, 28, 28), np.float32), "labels": np.zeros(3, np.int64)}, "'labels' must be 2 integers"),
+    ({"inputs": np.zeros((2, 1, 28, 28), np.float32), "labels": np.array([0, -1])}, "'labels' holds -1"),
+    ({"inputs": np.zeros((2, 1, 28, 28), np.float32), "classes": np.array([1, 2])}, "'classes' must be a list of"),
+    ({"inputs": np.zeros((2, 1, 28, 28), np.float32), "labels": np.array([0, 3]), "classes": np.array(["a", "b"])},
+     "'labels' holds 3, but 'classes' names only 2 classes (0 to 1)"),
 ])
 def test_bad_data_is_refused_before_any_step(tfc, tmp_path, capsys, arrays, words):
     root, _ = tfc
@@ -114,3 +124,12 @@ def test_unsupported_node_is_refused_before_any_step_naming_it(tfc, tmp_path, ca
     err = capsys.readouterr().err
     assert code == 2 and "Sigmoid_9" in err and "Sigmoid" in err
     assert not (tmp_path / "b").exists()
+
+
+def test_class_names_that_do_not_match_the_network_stop_at_the_golden_step(tfc, tmp_path):
+    root, _ = tfc
+    data = tmp_path / "three.npz"
+    np.savez(data, inputs=bnn_pynq.random_inputs(NAME, 4), classes=np.array(["a", "b", "c"]))
+    cfg = BuildConfig(onnx=root / f"{NAME}.onnx", data=data, output_dir=tmp_path / "b", n_verify=2, log=lambda s: None)
+    with pytest.raises(BuildConfigError, match=r"'classes' names 3 classes, the network has 10"):
+        run_build(cfg, STEPS[:[s.name for s in STEPS].index("golden") + 1])

@@ -99,12 +99,14 @@ def write_package(model: ModelWrapper, cfg: "BuildConfig", dest: Path) -> dict:
     virtual = cfg.board_data.family == "zynq7"
     config = {
         "model": cfg.model, "board": cfg.board, "clock_mhz": cfg.clock_mhz, "dma": DMA, "accelerator": ACCEL,
+        "classes": None,
         "virtual_bitfile": f"virtual/{VIRTUAL_NAME}.bit" if virtual else None,
         "input": _stream("input", manifest.input, in_dt, model.get_tensor_shape(iname)),
         "output": _stream("output", manifest.output, model.get_tensor_datatype(oname),
                           model.get_tensor_shape(oname)),
     }
     golden = GoldenOutputs.load(cfg.path(GOLDEN))
+    config["classes"] = None if golden.classes is None else list(golden.classes)
     n = len(golden.labels)
     images = to_hw_layout(golden.images).astype(_numpy_dtype(in_dt))
     if images.shape[1:] != tuple(config["input"]["shape"][1:]):

@@ -16,7 +16,7 @@ from qonnx.custom_op.general.intquant import max_int, min_int
 
 from flows.errors import BuildConfigError
 from flows.frontend.input_quant import input_quantizer
-from models.datasets import load_raw
+from models.datasets import CLASS_NAMES, load_raw
 
 # Random inputs a QONNX build without DATA checks and simulates.
 RANDOM_INPUTS = 1000
@@ -27,7 +27,7 @@ RANDOM_SEED = 0
 class Inputs:
     x: np.ndarray  # float32, (N, *the graph input's shape without its batch axis)
     labels: np.ndarray | None  # int64 class per input, where known
-    classes: list[str] | None = None  # class names, where known
+    classes: tuple[str, ...] | None = None  # class names in label order, where known
 
     def __len__(self) -> int:
         return len(self.x)
@@ -38,7 +38,7 @@ class Inputs:
 
 def dataset_inputs(dataset: str, data_dir: Path | None) -> Inputs:
     images, labels = load_raw(dataset, "test", data_dir)
-    return Inputs(images.astype(np.float32) / 256.0, labels.astype(np.int64))
+    return Inputs(images.astype(np.float32) / 256.0, labels.astype(np.int64), CLASS_NAMES.get(dataset))
 
 
 def read_data(path: Path, input_shape: tuple[int, ...]) -> Inputs:
@@ -62,11 +62,17 @@ def read_data(path: Path, input_shape: tuple[int, ...]) -> Inputs:
     if labels is not None and (labels.shape != (len(x),) or labels.dtype.kind not in "iu"):
         raise BuildConfigError(f"DATA {path}: 'labels' must be {len(x)} integers, one per input "
                                f"(it is {labels.dtype} of shape {labels.shape})")
+    if labels is not None and len(labels) and labels.min() < 0:
+        raise BuildConfigError(f"DATA {path}: 'labels' holds {int(labels.min())}; a label is a class number from 0")
     classes = arrays.get("classes")
-    if classes is not None and classes.dtype.kind != "U":
-        raise BuildConfigError(f"DATA {path}: 'classes' must be strings (class names), not {classes.dtype}")
+    if classes is not None and (classes.dtype.kind != "U" or classes.ndim != 1 or len(classes) == 0):
+        raise BuildConfigError(f"DATA {path}: 'classes' must be a list of class names (strings), "
+                               f"not {classes.dtype} of shape {classes.shape}")
+    if classes is not None and labels is not None and labels.max() >= len(classes):
+        raise BuildConfigError(f"DATA {path}: 'labels' holds {int(labels.max())}, but 'classes' names only "
+                               f"{len(classes)} classes (0 to {len(classes) - 1})")
     return Inputs(x, None if labels is None else labels.astype(np.int64),
-                  None if classes is None else [str(c) for c in classes])
+                  None if classes is None else tuple(str(c) for c in classes))
 
 
 def random_inputs(streamlined, input_shape: tuple[int, ...], n: int = RANDOM_INPUTS, seed: int = RANDOM_SEED) -> Inputs:

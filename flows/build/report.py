@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import numpy as np
 from typing import TYPE_CHECKING, NamedTuple
 
 import matplotlib
@@ -26,7 +28,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 from qonnx.core.modelwrapper import ModelWrapper  # noqa: E402
 from qonnx.custom_op.registry import getCustomOp  # noqa: E402
 
-from flows.build.artefacts import CYCLES_PLOT, REPORT, RESOURCES, RESOURCES_PLOT, SIM_RESULTS
+from flows.build.artefacts import (CYCLES_PLOT, GOLDEN, REPORT, RESOURCES, RESOURCES_PLOT, SIM_OUTPUTS, SIM_RESULTS,
+                                   GoldenOutputs, class_name)
 from flows.estimates.analytic import MVTU_LUT_PER_PRODUCT_BIT  # noqa: E402
 from flows.boards import Board  # noqa: E402
 from flows.fileio import write_text  # noqa: E402
@@ -113,8 +116,27 @@ def _fmt(kind: str, v: float) -> str:
     return f"{v:,.1f}" if kind == "BRAM36" else f"{v:,.0f}"
 
 
+def class_table(golden: GoldenOutputs, rtl_pred: np.ndarray) -> list[str]:
+    """Per class, over the simulated inputs: how often the RTL picks it and, with labels, how often
+    an input of that class is picked right (recall = correct / labelled)."""
+    n = len(rtl_pred)
+    labels = golden.labels[:n]
+    count = golden.scores.reshape(len(golden.scores), -1).shape[1]
+    labelled = bool(n) and (labels >= 0).all()
+    out = ["| class | RTL picks | " + ("labelled | recall |" if labelled else ""),
+           "|---|---:|" + ("---:|---:|" if labelled else "")]
+    for k in range(count):
+        row = f"| {class_name(k, golden.classes)} | {int((rtl_pred == k).sum()):,} |"
+        if labelled:
+            mine = labels == k
+            hits = int((rtl_pred[mine] == k).sum())
+            row += f" {int(mine.sum()):,} | {hits / mine.sum():.2%} |" if mine.any() else " 0 | n/a |"
+        out.append(row)
+    return out
+
+
 def report_markdown(cfg: BuildConfig, folds: list[LayerFold], ops_image: OpsPerImage, est: dict | None,
-                    sim: dict | None, streams: list[dict] = ()) -> str:
+                    sim: dict | None, streams: list[dict] = (), classes: list[str] = ()) -> str:
     board = cfg.board_data
     worst = max(folds, key=lambda f: f.cycles)
     fps = cfg.clock_mhz * 1e6 / worst.cycles
@@ -150,6 +172,8 @@ def report_markdown(cfg: BuildConfig, folds: list[LayerFold], ops_image: OpsPerI
                    f"(golden model on the same images: {sim['golden_accuracy']:.2%}).")
     else:
         out.append("No RTL simulation results (sim/results.json).")
+    if classes:
+        out += ["", f"Classes on the {sim['images']:,} simulated inputs:" if sim else "Classes:", "", *classes]
     if streams:
         out += ["", "## Residual streams (fixed point)", "",
                 "One shared step per stream; exact when every coefficient is a multiple of it.", "",
@@ -183,7 +207,12 @@ def write_report(cfg: BuildConfig, folded: ModelWrapper) -> Path:
     if est:
         plot_resources(est, cfg.path(RESOURCES_PLOT))
     path = cfg.path(REPORT)
-    write_text(path, report_markdown(cfg, folds, ops_per_image(folded), est, sim, fixed_point_streams(folded)))
+    classes = []
+    if sim and cfg.path(SIM_OUTPUTS).is_file():
+        with np.load(cfg.path(SIM_OUTPUTS)) as z:
+            classes = class_table(GoldenOutputs.load(cfg.path(GOLDEN)), z["outputs"][:, 0])
+    write_text(path, report_markdown(cfg, folds, ops_per_image(folded), est, sim, fixed_point_streams(folded),
+                                     classes))
     return path
 
 

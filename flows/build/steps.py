@@ -308,7 +308,14 @@ def step_golden(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     seconds = time.perf_counter() - t0
     pred = ctx[model.graph.output[0].name][:, 0]
     scores = ctx[score_tensor]
-    golden = GoldenOutputs(images=images, labels=labels, pred=pred, scores=scores)
+    n_classes = scores.reshape(len(scores), -1).shape[1]
+    if inputs.classes is not None and len(inputs.classes) != n_classes:
+        raise BuildConfigError(f"DATA {cfg.data}: 'classes' names {len(inputs.classes)} classes, "
+                               f"the network has {n_classes}")
+    if inputs.labels is not None and inputs.labels.max() >= n_classes:
+        raise BuildConfigError(f"DATA {cfg.data}: 'labels' holds {int(inputs.labels.max())}, "
+                               f"the network has {n_classes} classes (0 to {n_classes - 1})")
+    golden = GoldenOutputs(images=images, labels=labels, pred=pred, scores=scores, classes=inputs.classes)
     golden.save(cfg.path(GOLDEN))
     write_json(cfg.path(GOLDEN_SUMMARY), {"images": len(images), "accuracy": golden.accuracy, "seconds": seconds})
     cfg.log(f"  golden model: {_percent(golden.accuracy)} on {len(images)} inputs ({len(images) / seconds:,.0f} inputs/s)")

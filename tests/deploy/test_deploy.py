@@ -10,6 +10,7 @@ import sys
 import numpy as np
 
 from flows.frontend.lower import to_hw_layout
+from models.datasets import CLASS_NAMES
 
 TOOLCHAIN = {"flows", "models", "torch", "qonnx", "brevitas", "onnx"}
 
@@ -49,6 +50,7 @@ def test_vectors_are_the_golden_models(deploy_dir, build_dir):
     assert v["images"].shape == (len(g["labels"]), *cfg["input"]["shape"][1:])
     assert np.array_equal(v["images"], to_hw_layout(g["images"]))
     assert np.array_equal(v["golden"], g["pred"]) and np.array_equal(v["labels"], g["labels"])
+    assert cfg["classes"] == list(CLASS_NAMES["fashion_mnist"]) == g["classes"].tolist()  # the zoo names its classes
 
 
 def test_validate_on_virtual_board_matches_golden(deploy_dir, build_dir, tmp_path):
@@ -63,6 +65,9 @@ def test_validate_on_virtual_board_matches_golden(deploy_dir, build_dir, tmp_pat
     assert acc and acc.group(1) == acc.group(2) == f"{golden['accuracy'] * 100:.2f}", r.stdout
     assert f"golden model agreement: {n}/{n}" in r.stdout
     assert "board: Pynq-Z2 (virtual)" in r.stdout
+    picks = re.findall(r"^  class (\d+) \((.+)\): picked (\d+) times, recall", r.stdout, re.M)
+    assert [p[1] for p in picks] == list(CLASS_NAMES["fashion_mnist"])
+    assert sum(int(p[2]) for p in picks) == n
 
 
 def test_virtual_board_selected_by_environment(deploy_dir):

@@ -14,6 +14,7 @@ def test_notebook_runs_on_virtual_board(deploy_dir, monkeypatch, tmp_path):
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "device: Pynq-Z2 (virtual)" in text
     assert "agreement with the golden model: 1000/1000" in text
+    assert "class names: T-shirt/top, Trouser, Pullover" in text
     assert "throughput[images/s]" in text and "simulated:" in text
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
     assert len(images) == 2  # the image grid and the confusion matrix

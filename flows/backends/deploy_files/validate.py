@@ -51,16 +51,22 @@ def main(argv: list[str] | None = None) -> int:
     pred = accel.execute(images).reshape(n)
     seconds = time.perf_counter() - t0
     same = int((pred == golden).sum())
-    if (labels >= 0).all():
+    labelled = bool((labels >= 0).all())
+    if labelled:
         print(f"accuracy: {(pred == labels).mean():.2%} (golden model: {(golden == labels).mean():.2%})")
     else:
         print("accuracy: n/a (the build's inputs had no labels)")
+    name = accel.config.class_name
+    for k in range(int(max(pred.max(), golden.max(), labels.max())) + 1):
+        mine = labels == k
+        recall = f", recall {(pred[mine] == k).mean():.2%} of {int(mine.sum())}" if labelled and mine.any() else ""
+        print(f"  class {name(k)}: picked {int((pred == k).sum())} times{recall}")
     print(f"golden model agreement: {same}/{n}")
     print(f"end-to-end: {n / seconds:,.0f} images/s (packing, DMA and unpacking, {seconds:.2f} s)")
     if same != n:
         first = int(np.flatnonzero(pred != golden)[0])
         print(f"FAIL: {n - same} predictions differ from the golden model (first: vector {first}, "
-              f"accelerator {pred[first]}, golden {golden[first]})")
+              f"accelerator {name(int(pred[first]))}, golden {name(int(golden[first]))})")
         return 1
     print("PASS")
     return 0

@@ -66,12 +66,19 @@ class AcceleratorConfig:
     virtual_bitfile: str | None  # None where the virtual board does not model the board's PS
     input: StreamConfig
     output: StreamConfig
+    classes: tuple[str, ...] | None = None  # class names in class order, where the build knew them
 
     @classmethod
     def load(cls, path: str | Path) -> "AcceleratorConfig":
         d = json.loads(Path(path).read_text())
+        classes = d.get("classes")  # packages from before class names carry none
         return cls(d["model"], d["board"], d["dma"], d["accelerator"], d["virtual_bitfile"],
-                   StreamConfig.from_json("input", d["input"]), StreamConfig.from_json("output", d["output"]))
+                   StreamConfig.from_json("input", d["input"]), StreamConfig.from_json("output", d["output"]),
+                   None if classes is None else tuple(classes))
+
+    def class_name(self, k: int) -> str:
+        """`3 (Dress)` where the build named its classes, else `3`."""
+        return f"{k} ({self.classes[k]})" if self.classes is not None and 0 <= k < len(self.classes) else str(k)
 
 
 def _hwh_module(hwh: str | Path, instance: str) -> ET.Element:
