@@ -59,6 +59,11 @@ def test_build_with_data_matches_brevitas_and_rtl(tfc):
     assert (out / "build_config.json").is_file()
     # The class names travel from DATA to the golden outputs, the report and the deploy package.
     assert golden.classes == tuple(CLASSES) and accel["classes"] == CLASSES
+    # The deploy package's driver takes the network's float inputs: 2x - 1 and the sign, on the host.
+    from flows.backends.pynq_driver import load_accelerator
+
+    board = load_accelerator(out / "deploy", batch_size=20, virtual=True)
+    assert np.array_equal(board.classify(np.load(root / "inputs.npz")["inputs"][:20])[:, 0], golden.pred[:20])
     report = (out / "report.md").read_text()
     picks = {k: int((sim == k).sum()) for k in range(10)}
     assert all(f"| {k} (digit {k}) | {picks[k]:,} |" in report for k in range(10)), report

@@ -26,7 +26,9 @@ from flows.backends.hwh import ACCEL, DMA, write_hwh
 from flows.frontend.lower import to_hw_layout
 from flows.backends.design import StreamFormat
 from flows.backends.manifest import Manifest
-from flows.build.artefacts import DEPLOY, GOLDEN, RTL, VIVADO, GoldenOutputs
+from flows.build.artefacts import DEPLOY, GOLDEN, RTL, STREAMLINED, VIVADO, GoldenOutputs
+from flows.fileio import load_onnx
+from flows.frontend.input_quant import input_quantizer
 from flows.sim.rtlsim import compile_accelerator
 from flows.sim.verilator import TB_SOURCE
 from flows.paths import REPO
@@ -99,7 +101,7 @@ def write_package(model: ModelWrapper, cfg: "BuildConfig", dest: Path) -> dict:
     virtual = cfg.board_data.family == "zynq7"
     config = {
         "model": cfg.model, "board": cfg.board, "clock_mhz": cfg.clock_mhz, "dma": DMA, "accelerator": ACCEL,
-        "classes": None,
+        "classes": None, "host_input": None,
         "virtual_bitfile": f"virtual/{VIRTUAL_NAME}.bit" if virtual else None,
         "input": _stream("input", manifest.input, in_dt, model.get_tensor_shape(iname)),
         "output": _stream("output", manifest.output, model.get_tensor_datatype(oname),
@@ -107,6 +109,9 @@ def write_package(model: ModelWrapper, cfg: "BuildConfig", dest: Path) -> dict:
     }
     golden = GoldenOutputs.load(cfg.path(GOLDEN))
     config["classes"] = None if golden.classes is None else list(golden.classes)
+    streamlined = load_onnx(cfg.path(STREAMLINED))  # it holds the input quantizer the host applies
+    config["host_input"] = {"shape": streamlined.get_tensor_shape(streamlined.graph.input[0].name),
+                            "quantizer": input_quantizer(streamlined)}
     n = len(golden.labels)
     images = to_hw_layout(golden.images).astype(_numpy_dtype(in_dt))
     if images.shape[1:] != tuple(config["input"]["shape"][1:]):

@@ -33,6 +33,23 @@ def test_outputs_equal_golden_model(accel, vectors, build_dir):
     assert np.array_equal(golden, np.load(build_dir / "golden.npz")["pred"][:N])
 
 
+def test_float_inputs_take_the_builds_input_quantizer(accel, vectors):
+    """The dataset's floats (pixel / 256, what the trained network takes) quantize, on the host, to
+    exactly the shipped images, and classify as the golden model does."""
+    from models.datasets import load_raw
+
+    images, golden = vectors
+    raw, _ = load_raw("fashion_mnist", "test")
+    floats = raw[:N].astype(np.float32) / 256
+    codes = accel.quantize(floats)
+    assert codes.dtype == images.dtype and np.array_equal(codes, images)
+    assert np.array_equal(accel.classify(floats[:50])[:, 0], golden[:50])
+    with pytest.raises(DtypeError, match="not a float array"):
+        accel.quantize(raw[:2])
+    with pytest.raises(ValueError, match=r"expected shape \(N, 1, 28, 28\)"):
+        accel.quantize(floats[:2, 0])
+
+
 def test_pynq_code_paths_run(accel):
     """The unmodified pynq DMA driver, bound from the .hwh, and PL clocks set from it."""
     assert type(accel.dma).__module__ == "pynq.lib.dma"

@@ -3,6 +3,7 @@
     from driver import load_accelerator
     accel = load_accelerator(batch_size=100)   # the board, or the virtual board
     labels = accel.execute(images)             # uint8 images in the input shape
+    labels = accel.classify(x)                 # float inputs, exactly as the exported network takes them
 
 The accelerator's stream formats come from accelerator.json, written by the
 build; the driver checks them against the stream widths of the design's .hwh,
@@ -21,7 +22,8 @@ import numpy as np
 from pynq import Clocks, Overlay, allocate
 
 from . import virtual_board
-from .packing import DataType, beat_bytes, pack, unpack
+from .host_quantizer import stream_codes
+from .packing import DataType, DtypeError, beat_bytes, pack, unpack
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 CONFIG_NAME = "accelerator.json"
@@ -67,6 +69,8 @@ class AcceleratorConfig:
     input: StreamConfig
     output: StreamConfig
     classes: tuple[str, ...] | None = None  # class names in class order, where the build knew them
+    # The float side: the network's input shape (batch first) and its input quantizer (host_quantizer.py).
+    host_input: dict | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> "AcceleratorConfig":
@@ -74,7 +78,7 @@ class AcceleratorConfig:
         classes = d.get("classes")  # packages from before class names carry none
         return cls(d["model"], d["board"], d["dma"], d["accelerator"], d["virtual_bitfile"],
                    StreamConfig.from_json("input", d["input"]), StreamConfig.from_json("output", d["output"]),
-                   None if classes is None else tuple(classes))
+                   None if classes is None else tuple(classes), d.get("host_input"))
 
     def class_name(self, k: int) -> str:
         """`3 (Dress)` where the build named its classes, else `3`."""
@@ -343,6 +347,30 @@ class BnnAccelerator(Overlay):
         got = self.dma.recvchannel.transferred
         if got != self._in_flight[1]:
             raise RuntimeError(f"{self.config.dma} received {got} bytes, expected {self._in_flight[1]}")
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        """Float inputs, exactly as the exported network takes them (N, *its input shape), to the
+        images execute() takes: the input quantizer's codes (bits for a +-1 input), channels last."""
+        host = self.config.host_input
+        if host is None:
+            raise ValueError("this deploy package records no input quantizer (built before bnnflow shipped "
+                             "one); pass the quantized images to execute()")
+        x = np.asarray(x)
+        if x.dtype.kind != "f":
+            raise DtypeError(f"float input: dtype {x.dtype} is not a float array; integer codes go to execute()")
+        shape = tuple(host["shape"][1:])
+        if x.shape[1:] != shape or x.shape[0] == 0:
+            raise ValueError(f"float input: expected shape (N, {', '.join(map(str, shape))}) with N >= 1, got {x.shape}")
+        if not np.isfinite(x).all():
+            raise ValueError("float input: NaN or infinite values")
+        codes = stream_codes(host["quantizer"], x)
+        if codes.ndim == 4:
+            codes = codes.transpose(0, 2, 3, 1)
+        return codes.astype(self.idt.numpy_hint)
+
+    def classify(self, x: np.ndarray) -> np.ndarray:
+        """execute() on float inputs (see quantize)."""
+        return self.execute(self.quantize(x))
 
     def execute(self, images: np.ndarray) -> np.ndarray:
         """Run any number of images (shape (N, *input shape[1:])) in batches; returns (N, *output shape[1:])."""
