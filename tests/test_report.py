@@ -1,5 +1,6 @@
 """The build report: throughput from the folding, resources from the estimate, PNG plots."""
 import copy
+import json
 
 import pytest
 import torch
@@ -32,6 +33,10 @@ def test_report(tfc_build):
     assert f"{peak_binary_ops(cfg.board_data, cfg.clock_mhz) / 1e9:,.0f} GOP/s" in text
     assert f"other operations (not XNOR, not in the figure above): {ops.other * fps / 1e9:,.1f} GOP/s" in text
     assert "fits Pynq-Z2" in text and "| **total** |" in text
+    luts = json.loads(cfg.path("estimate", "resources.json").read_text())["total"]["LUT"]
+    per_klut = ops.binary * fps / 1e9 / (luts / 1000)  # GOP/s per kLUT, from the two figures it divides
+    assert f"efficiency: {per_klut:,.1f} binary GOP/s per kLUT" in text and f"{luts:,.0f} LUT of the" in text
+    assert "every LUT would give 100.0)" in text  # 2 ops per lane / 2 LUT per lane x 100 MHz = 100 GOP/s per kLUT
     sim = cfg.path("sim", "results.json")
     assert ("RTL simulation: **" in text) == sim.is_file()
     for png in ("cycles.png", "resources.png"):

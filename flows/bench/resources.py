@@ -59,17 +59,33 @@ def bench_build(build_dir: Path, board_name: str) -> str:
     return "\n".join(lines)
 
 
+# FINN's published cnv_w1a1 on the xc7z020 at 100 MHz, post-synthesis (finn PR #209, shared/REFERENCES.md).
+FINN_CNV = {"fps": 3020, "LUT": 21135, "BRAM36": 98 + 9 / 2, "BRAM": "98 BRAM36 + 9 BRAM18"}
+
+
 def bench_cnv_finn(board_name: str) -> str:
-    """cnv_w1a1 (CIFAR-10 shape, random weights) at FINN's published folding: the Yosys estimate."""
-    from flows.bench.sim import CASES, _hardware
+    """cnv_w1a1 (CIFAR-10 shape, random weights) at FINN's published folding: the Yosys estimate per
+    layer, then ours beside FINN's published figures for the same network and folding."""
     from flows.backends.rtlgen import generate_rtl
+    from flows.bench.sim import CASES, _hardware
+    from flows.build.fold import bottleneck_cycles
+    from flows.build.report import gops_per_klut, ops_per_image
 
     with tempfile.TemporaryDirectory() as tmp:
         rtl = Path(tmp) / "rtl"
         hw = _hardware(CASES["cnv"], Path(tmp))
         generate_rtl(hw, rtl)
         est = estimate(rtl, hw, load_board(board_name), "yosys", log=lambda s: print(s, file=sys.stderr))
-        return est.table()
+    ops = ops_per_image(hw)
+    fps = 100e6 / bottleneck_cycles(hw)
+    rows = [("bnnflow (Yosys estimate)", fps, est.total.LUT, f"{est.total.BRAM36:g} BRAM36"),
+            ("FINN (published, post-synthesis)", FINN_CNV["fps"], FINN_CNV["LUT"], FINN_CNV["BRAM"])]
+    lines = ["", f"cnv_w1a1 at FINN's folding, 100 MHz; GOP/s = 2 x MACs of the XNOR layers "
+             f"({ops.binary:,} per image) x FPS", "",
+             "| | FPS | LUT | BRAM | binary GOP/s | GOP/s per kLUT |", "|---|---:|---:|---|---:|---:|"]
+    lines += [f"| {name} | {f:,.0f} | {lut:,.0f} | {bram} | {ops.binary * f / 1e9:,.1f} | "
+              f"{gops_per_klut(ops.binary * f, lut):,.1f} |" for name, f, lut, bram in rows]
+    return est.table() + "\n" + "\n".join(lines)
 
 
 def bench_calibration(only_multibit: bool = False) -> str:

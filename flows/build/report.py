@@ -47,6 +47,11 @@ def peak_binary_ops(board: Board, clock_mhz: float) -> float:
     return 2.0 * board.capacity["LUT"] / MVTU_LUT_PER_PRODUCT_BIT * clock_mhz * 1e6
 
 
+def gops_per_klut(ops_per_s: float, luts: float) -> float:
+    """Binary GOP/s per thousand LUTs of the whole design: how much of the LUT fabric does work."""
+    return ops_per_s / 1e9 / (luts / 1000)
+
+
 class OpsPerImage(NamedTuple):
     """Operations (2 per multiply-accumulate) of one image, split by kind of MVTU."""
 
@@ -157,6 +162,11 @@ def report_markdown(cfg: BuildConfig, folds: list[LayerFold], ops_image: OpsPerI
             f"({ops_image.binary:,} per image), x FPS; against a LUT-bound peak of "
             f"{peak / 1e9:,.0f} GOP/s ({ops / peak:.2%}); peak = 2 x {board.capacity['LUT']:,} "
             f"LUT / {MVTU_LUT_PER_PRODUCT_BIT} LUT per XNOR-popcount lane x clock"]
+    if est:
+        out.append(f"- efficiency: {gops_per_klut(ops, est['total']['LUT']):,.1f} binary GOP/s per kLUT "
+                   f"(the GOP/s above / the {est['method']} estimate's {est['total']['LUT']:,.0f} LUT of the "
+                   f"whole design; at the peak's lane cost every LUT would give "
+                   f"{gops_per_klut(peak, board.capacity['LUT']):,.1f})")
     if ops_image.other_layers:
         out.append(f"- other operations (not XNOR, not in the figure above): "
                    f"{ops_image.other * fps / 1e9:,.1f} GOP/s, the same count over the layer(s) with "
