@@ -21,7 +21,6 @@ from flows.frontend.output_affine import accumulator_name, output_rule, output_v
 from flows.frontend.streamline import streamline
 from flows.sim.golden import run_golden
 from flows.testing import frontend_networks as fn
-from flows.testing.bnn_pynq import export as _unused  # noqa: F401  (same export path as the BNN-PYNQ tests)
 
 N = 64
 

@@ -36,13 +36,12 @@ from qonnx.util.basic import qonnx_make_model
 
 from flows.errors import UnsupportedNodeError
 from flows.frontend.affine import AffineMixin
-from flows.frontend.input_quant import INPUT_QUANT_KEY, quantize_input  # noqa: F401  (public here too)
+from flows.frontend.input_quant import INPUT_QUANT_KEY
 from flows.frontend.layers import LayerMixin
-from flows.frontend.output_affine import OUTPUT_RULE_KEY, output_verdicts, plan_output  # noqa: F401
+from flows.frontend.output_affine import OUTPUT_RULE_KEY, plan_output
 from flows.frontend.thresholds import QuantizerMixin
-from flows.frontend.values import (  # noqa: F401  (kept importable from here)
-    FIXED_POINT_KEY, INPUT_NAME, QONNX_DOMAIN, IntTensor, QuantConst, RawTensor, _Builder, _frac, _int_dtype,
-    _per_channel, _quant_ints, _sign_threshold,
+from flows.frontend.values import (  # FIXED_POINT_KEY and INPUT_NAME are public here too
+    FIXED_POINT_KEY, INPUT_NAME, IntTensor, QuantConst, RawTensor, _Builder,
 )
 
 TAIL_KEY = "bnnflow.graph_tail"  # metadata: what the export's graph ended in (scores, ArgMax, TopK)
