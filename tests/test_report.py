@@ -76,3 +76,27 @@ def test_ops_count_every_mac_of_every_layer(name):
     binary, other, other_layers = _torch_macs(model, shape)
     ops = ops_per_image(lower(model, shape)[2])
     assert (ops.binary, ops.other, len(ops.other_layers)) == (2 * binary, 2 * other, other_layers)
+
+
+def test_report_gives_the_longest_path_of_a_yosys_estimate(tfc_build, tmp_path):
+    cfg, model = copy.copy(tfc_build[0]), tfc_build[1]
+    cfg.estimate = "yosys"
+    step_estimate(model, cfg)
+    est = json.loads(cfg.path("estimate", "resources.json").read_text())
+    timed = [e for e in est["layers"] if e["path"]]
+    assert {e["name"] for e in timed} >= {n.name for n in model.get_nodes_by_op_type("MVTU")}
+    worst = max(timed, key=lambda e: e["path"]["delay_ps"])
+    text = write_report(cfg, model).read_text()
+    assert f"Longest register-to-register path: **{worst['name']}** ({worst['path']['instance']})" in text
+    assert f"supports **{1e6 / worst['path']['delay_ps']:,.0f} MHz**" in text
+    assert "within the 10.00 ns budget of 100 MHz" in text  # tfc's MVTUs are short pipelines
+    assert f"route = {est['route_ps']} ps per net (assumed" in text
+    for e in timed:
+        assert f"| {e['name']} | {e['path']['instance']} | {e['path']['lut_levels']} |" in text
+
+
+def test_analytic_report_says_timing_was_not_analysed(tfc_build):
+    cfg, model = copy.copy(tfc_build[0]), tfc_build[1]
+    cfg.estimate = "analytic"
+    step_estimate(model, cfg)
+    assert "## Timing (logic depth)\n\nNot analysed: only the Yosys estimate" in write_report(cfg, model).read_text()

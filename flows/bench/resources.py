@@ -108,7 +108,7 @@ def bench_calibration(only_multibit: bool = False) -> str:
                                                "WEIGHT_FILE": '"w.hex"', "THRESH_FILE": '"t.hex"'},
                                   tuple(library_files("bnn_mvtu")), d, "xc7")
             model[name] = mvtu(**params)
-        measured = synthesise_all(jobs, lambda s: print(s, file=sys.stderr))
+        measured = {n: r.resources for n, r in synthesise_all(jobs, lambda s: print(s, file=sys.stderr)).items()}
     return "\n".join([_header()] + [_row(n, measured[n], model[n]) for n in jobs])
 
 

@@ -140,6 +140,31 @@ def class_table(golden: GoldenOutputs, rtl_pred: np.ndarray) -> list[str]:
     return out
 
 
+def timing_section(est: dict | None, clock_mhz: float) -> list[str]:
+    """The design's longest register-to-register path and each layer's (flows.estimates.timing)."""
+    out = ["", "## Timing (logic depth)", ""]
+    layers = [e for e in (est or {}).get("layers", []) if e.get("path")]
+    if not layers:
+        return out + ["Not analysed: only the Yosys estimate (ESTIMATE=yosys) synthesises the layers whose "
+                      "paths it measures."]
+    worst = max(layers, key=lambda e: e["path"]["delay_ps"])
+    p, budget = worst["path"], 1e6 / clock_mhz
+    verdict = "within" if p["delay_ps"] <= budget else "**over**"
+    out += [f"Longest register-to-register path: **{worst['name']}** ({p['instance']}), {p['lut_levels']} LUT "
+            f"levels, {p['carry4']} CARRY4, {p['hops']} routed nets: {p['delay_ps'] / 1000:.2f} ns, so the "
+            f"design supports **{p['fmax_mhz']:,.0f} MHz**; {verdict} the {budget / 1000:.2f} ns budget of "
+            f"{clock_mhz:g} MHz.", "",
+            "delay = clock-to-out + sum of (route + cell delay) + route + setup; cell delays are Yosys's 7-series "
+            f"models (Project X-Ray, Artix-7 -1), route = {est['route_ps']} ps per net (assumed, not measured: "
+            "Vivado's post-route timing is the sign-off); module ports count as registers.", "",
+            "| layer | instance | LUT levels | CARRY4 | nets | delay (ns) | supports (MHz) |",
+            "|---|---|---:|---:|---:|---:|---:|"]
+    out += [f"| {e['name']} | {e['path']['instance']} | {e['path']['lut_levels']} | {e['path']['carry4']} | "
+            f"{e['path']['hops']} | {e['path']['delay_ps'] / 1000:.2f} | {e['path']['fmax_mhz']:,.0f} |"
+            for e in layers]
+    return out
+
+
 def report_markdown(cfg: BuildConfig, folds: list[LayerFold], ops_image: OpsPerImage, est: dict | None,
                     sim: dict | None, streams: list[dict] = (), classes: list[str] = ()) -> str:
     board = cfg.board_data
@@ -205,6 +230,7 @@ def report_markdown(cfg: BuildConfig, folds: list[LayerFold], ops_image: OpsPerI
         out += ["", "![resources per layer](resources.png)"]
     else:
         out.append("No resource estimate (estimate/resources.json).")
+    out += timing_section(est, cfg.clock_mhz)
     return "\n".join(out) + "\n"
 
 

@@ -25,6 +25,7 @@ from flows.estimates.analytic import GLUE, analytic_resources
 from flows.errors import BuildConfigError, FlowError
 from flows.fileio import write_json, write_text
 from flows.estimates.resources import KINDS, Resources
+from flows.estimates.timing import ROUTE_PS, CriticalPath
 from flows.estimates.yosys_synth import CACHE_DIR, YOSYS_FAMILY, SynthJob, synthesise_all
 from flows.ops import op_class
 
@@ -37,6 +38,8 @@ class LayerEstimate:
     name: str
     modules: list[str]
     resources: Resources
+    path: CriticalPath | None = None  # the longest of its synthesised instances' (Yosys only)
+    path_instance: str | None = None
 
 
 @dataclass
@@ -49,6 +52,12 @@ class Estimate:
     def total(self) -> Resources:
         return Resources.total([layer.resources for layer in self.layers])
 
+    @property
+    def worst_path(self) -> LayerEstimate | None:
+        """The layer holding the design's longest register-to-register path (None: not analysed)."""
+        timed = [e for e in self.layers if e.path is not None]
+        return max(timed, key=lambda e: e.path.delay_ps) if timed else None
+
     def over_budget(self) -> dict[str, tuple[float, int]]:
         """{kind: (needed, capacity)} for every resource the design needs more of than the board has."""
         t = self.total.as_dict()
@@ -57,8 +66,10 @@ class Estimate:
     def to_json(self) -> dict:
         return {
             "method": self.method, "board": self.board.name, "capacity": {k: self.board.capacity[k] for k in KINDS},
-            "layers": [{"name": e.name, "modules": e.modules, **e.resources.as_dict()} for e in self.layers],
+            "layers": [{"name": e.name, "modules": e.modules, **e.resources.as_dict(),
+                        "path": e.path and {**e.path.to_json(), "instance": e.path_instance}} for e in self.layers],
             "total": self.total.as_dict(), "fits": not self.over_budget(),
+            "route_ps": ROUTE_PS if self.worst_path else None,
         }
 
     def table(self) -> str:
@@ -128,15 +139,20 @@ def estimate_design(design: Design, board: Board, method: str, rtl_dir: Path | N
         library = tuple(rtl_dir / f"{m}.v" for m in design.modules)
         jobs = {i.name: SynthJob(i.module, i.str_params, library, rtl_dir, family)
                 for i in insts if i.module not in GLUE}
-        per_instance = synthesise_all(jobs, log, cache_dir)
+        synth = synthesise_all(jobs, log, cache_dir)
+        per_instance = {name: r.resources for name, r in synth.items()}
+        paths = {name: r.path for name, r in synth.items() if r.path is not None}
         per_instance.update({i.name: _analytic(i) for i in insts if i.module in GLUE})
     else:
-        per_instance = {i.name: _analytic(i) for i in insts}
+        per_instance, paths = {i.name: _analytic(i) for i in insts}, {}
     by_layer: dict[str, LayerEstimate] = {}
     for i in insts:
         e = by_layer.setdefault(i.layer, LayerEstimate(i.layer, [], Resources()))
         e.modules.append(i.module)
         e.resources = e.resources + per_instance[i.name]
+        p = paths.get(i.name)
+        if p is not None and (e.path is None or p.delay_ps > e.path.delay_ps):
+            e.path, e.path_instance = p, i.name
     return Estimate(method, board, list(by_layer.values()))
 
 
@@ -156,6 +172,11 @@ def step_estimate(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     cfg.log(f"  {cfg.estimate} estimate in {time.perf_counter() - t0:.1f} s:")
     for line in est.table().splitlines():
         cfg.log(f"    {line}")
+    if (worst := est.worst_path) is not None:
+        p = worst.path
+        cfg.log(f"  longest register-to-register path: {worst.name} ({worst.path_instance}), {p.lut_levels} LUT "
+                f"levels, {p.carry4} CARRY4: {p.delay_ps / 1000:.2f} ns with {ROUTE_PS} ps per net, "
+                f"{p.fmax_mhz:,.0f} MHz")
     if est.over_budget():
         if not cfg.estimates_only:
             raise ResourceBudgetError(est)

@@ -1,4 +1,5 @@
-"""Measured resources: synthesise one module instance with Yosys `synth_xilinx` and count cells.
+"""Measured resources and logic depth: synthesise one module instance with Yosys `synth_xilinx`,
+count its cells and find its longest register-to-register path (flows.estimates.timing).
 
 Results are cached by a content hash of everything synthesis reads (library
 sources, parameters, the memory files the parameters name, the family), so an
@@ -20,6 +21,7 @@ from typing import Callable
 from flows.errors import FlowError
 from flows.fileio import write_json
 from flows.estimates.resources import Resources
+from flows.estimates.timing import CriticalPath, critical_path
 from flows.paths import REPO
 
 CACHE_DIR = REPO / "build" / ".cache" / "yosys"
@@ -76,7 +78,14 @@ def count_cells(cells: dict[str, int]) -> Resources:
     )
 
 
-def _script(job: SynthJob, stat_file: Path) -> str:
+@dataclass(frozen=True)
+class SynthResult:
+    resources: Resources
+    path: CriticalPath | None  # None: no path between registers or ports
+    cached: bool
+
+
+def _script(job: SynthJob, stat_file: Path, netlist: Path) -> str:
     sets = " ".join(f"-set {k} {v}" for k, v in job.params.items())
     files = " ".join(str(f.resolve()) for f in job.sources)
     return (
@@ -85,44 +94,53 @@ def _script(job: SynthJob, stat_file: Path) -> str:
         # -flatten: one module, so the counts include submodules (e.g. the MVTU's FIFO).
         f"synth_xilinx -top {job.module} -family {job.family} -flatten -noiopad -noclkbuf\n"
         f"tee -q -o {stat_file} stat -json -tech xilinx\n"
+        f"write_json {netlist}\n"
     )
 
 
-def synthesise(job: SynthJob, cache_dir: Path = CACHE_DIR) -> tuple[Resources, bool]:
-    """(resources, came_from_cache)."""
+def _from_cache(entry: dict) -> SynthResult | None:
+    """A cache entry written before the path was recorded counts as absent."""
+    if "path" not in entry:
+        return None
+    return SynthResult(Resources(**entry["resources"]),
+                       None if entry["path"] is None else CriticalPath.from_json(entry["path"]), True)
+
+
+def synthesise(job: SynthJob, cache_dir: Path = CACHE_DIR) -> SynthResult:
     if shutil.which("yosys") is None:
         raise SynthesisError("yosys is not on PATH (make setup installs it); use --estimate analytic")
     cached = cache_dir / f"{job.key()}.json"
-    if cached.is_file():
-        return Resources(**json.loads(cached.read_text())["resources"]), True
+    if cached.is_file() and (hit := _from_cache(json.loads(cached.read_text()))) is not None:
+        return hit
     with tempfile.TemporaryDirectory(prefix="bnnflow-yosys-") as tmp:
-        script, stat_file = Path(tmp) / "synth.ys", Path(tmp) / "stat.json"
-        script.write_text(_script(job, stat_file))
+        script, stat_file, netlist = Path(tmp) / "synth.ys", Path(tmp) / "stat.json", Path(tmp) / "netlist.json"
+        script.write_text(_script(job, stat_file, netlist))
         # Run where the memory files are: $readmemh resolves relative names against the cwd.
         proc = subprocess.run(["yosys", "-q", "-s", str(script)], cwd=job.workdir,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if proc.returncode != 0 or not stat_file.is_file():
             raise SynthesisError(f"yosys failed on {job.module} {job.params}:\n{proc.stdout[-3000:]}")
         stat = json.loads(stat_file.read_text())
+        path = critical_path(json.loads(netlist.read_text()))
     cells = next(iter(stat["modules"].values()))["num_cells_by_type"]
     res = count_cells(cells)
     write_json(cached, {"module": job.module, "params": job.params, "family": job.family,
-                        "cells": cells, "resources": res.as_dict()})
-    return res, False
+                        "cells": cells, "resources": res.as_dict(), "path": path and path.to_json()})
+    return SynthResult(res, path, False)
 
 
 def synthesise_all(jobs: dict[str, SynthJob], log: Callable[[str], None],
-                   cache_dir: Path = CACHE_DIR, workers: int = WORKERS) -> dict[str, Resources]:
+                   cache_dir: Path = CACHE_DIR, workers: int = WORKERS) -> dict[str, SynthResult]:
     """Synthesise named jobs in parallel, logging each as it finishes."""
-    out: dict[str, Resources] = {}
+    out: dict[str, SynthResult] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         started = time.perf_counter()
         futures = {pool.submit(synthesise, job, cache_dir): name for name, job in jobs.items()}
         for i, fut in enumerate(as_completed(futures), 1):
             name = futures[fut]
-            res, hit = fut.result()
-            out[name] = res
-            how = "cached" if hit else f"{time.perf_counter() - started:.0f} s elapsed"
-            log(f"  [{i}/{len(jobs)}] {name} ({jobs[name].module}): {res.LUT:,.0f} LUT, "
-                f"{res.BRAM36:g} BRAM36 ({how})")
+            out[name] = r = fut.result()
+            how = "cached" if r.cached else f"{time.perf_counter() - started:.0f} s elapsed"
+            depth = f", {r.path.lut_levels} LUT levels" if r.path else ""
+            log(f"  [{i}/{len(jobs)}] {name} ({jobs[name].module}): {r.resources.LUT:,.0f} LUT, "
+                f"{r.resources.BRAM36:g} BRAM36{depth} ({how})")
     return out
