@@ -88,7 +88,8 @@ def fold(hw: ModelWrapper, board: Board, how: Folding, max_utilisation: float = 
     if how == "none":
         return hw
     if how == "max":
-        return fold_search.fold_to_budget(hw, fold_search.AnalyticFit(board, max_utilisation))
+        fit = fold_search.AnalyticFit(board, max_utilisation)
+        return fold_search.fold_to_budget(hw, fit, settle=fit.settle)
     if isinstance(how, int) and not isinstance(how, bool) and how >= 1:
         return fold_search.auto_fold(hw, how)
     raise BuildConfigError(f"folding {how!r} is not 'none', 'max', a number of cycles per image or a "

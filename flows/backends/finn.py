@@ -181,7 +181,8 @@ def finn_folding(folded: ModelWrapper) -> dict:
         seen[prefix] = index + 1
         entry: dict = {"PE": f.pe}
         if f.simd is not None:
-            entry.update(SIMD=f.simd, ram_style="block", mem_mode="internal_decoupled")
+            entry.update(SIMD=f.simd, ram_style="distributed" if f.weight_style == "logic" else "block",
+                         mem_mode="internal_decoupled")
         cfg[f"{prefix}_{index}"] = entry
     return cfg
 

@@ -94,7 +94,8 @@ def bench_folding(name: str, board: str, target_fps: float, max_utilisation: flo
     _, hw, _ = _graphs(name)
     b = load_board(board)
     clock = b.default_clock_mhz
-    fold_to_budget(hw, AnalyticFit(b, max_utilisation), max(1, int(clock * 1e6 // target_fps)))
+    fit = AnalyticFit(b, max_utilisation)
+    fold_to_budget(hw, fit, max(1, int(clock * 1e6 // target_fps)), settle=fit.settle)
     folds = layer_folds(hw)
     slowest = max(folds, key=lambda f: f.cycles)
     return {"model": name, "cycles": slowest.cycles, "bottleneck": slowest.name,

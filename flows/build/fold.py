@@ -29,6 +29,7 @@ from flows.backends.design import build_design
 from flows.errors import BuildConfigError, FlowError
 from flows.estimates.estimate import estimate_design
 from flows.estimates.resources import KINDS
+from flows.build.weight_memory import choose_weight_styles, set_weight_styles
 from flows.fileio import write_json
 from flows.ops import FOLDABLE, TIMED, op_class
 
@@ -42,6 +43,7 @@ class LayerFold:
     pe: int | None
     simd: int | None
     cycles: int
+    weight_style: str | None = None  # an MVTU's: "block" RAM or "logic" (flows.build.weight_memory)
 
 
 def _options(model: ModelWrapper, node) -> list[tuple[int, int | None, int]]:
@@ -80,12 +82,16 @@ def layer_folds(model: ModelWrapper) -> list[LayerFold]:
             attrs = op.get_nodeattr_types()
             pe = op.get_nodeattr("PE") if "PE" in attrs else None
             simd = op.get_nodeattr("SIMD") if "SIMD" in attrs else None
-            out.append(LayerFold(node.name, node.op_type, pe, simd, op.cycles()))
+            style = op.get_nodeattr("weightStyle") if "weightStyle" in attrs else None
+            out.append(LayerFold(node.name, node.op_type, pe, simd, op.cycles(), style))
     return out
 
 
+# FINN's ram_style of an MVAU's weights, as our MVTU's weight style: "distributed" (LUTs) is our
+# "logic"; the others leave the choice to the budget (flows.build.weight_memory).
+RAM_STYLES = {"block": "block", "distributed": "logic", "auto": None, "ultra": None}
 # FINN's per-node settings that have no meaning here; a config carried over from FINN keeps them.
-FINN_ONLY_KEYS = frozenset({"ram_style", "resType", "mem_mode", "runtime_writeable_weights", "inFIFODepths",
+FINN_ONLY_KEYS = frozenset({"resType", "mem_mode", "runtime_writeable_weights", "inFIFODepths",
                             "outFIFODepths", "depth_trigger_uram", "depth_trigger_bram", "preferred_impl_style",
                             "impl_style", "ram_style_thresholds", "depth"})
 
@@ -110,9 +116,14 @@ def read_folding_config(path: str | Path) -> dict[str, dict]:
         for key, value in entry.items():
             if key in FINN_ONLY_KEYS:
                 continue
+            if key == "ram_style":
+                if value not in RAM_STYLES:
+                    raise BuildConfigError(f"{where}: ram_style must be one of {', '.join(map(json.dumps, RAM_STYLES))}, "
+                                           f"not {json.dumps(value)}")
+                continue
             if key not in ("PE", "SIMD"):
                 raise BuildConfigError(f"{where}: unknown key {key!r}; the keys are \"PE\" and \"SIMD\" "
-                                       f"(upper case) and FINN's {', '.join(sorted(FINN_ONLY_KEYS))}")
+                                       f"(upper case), \"ram_style\" and FINN's {', '.join(sorted(FINN_ONLY_KEYS))}")
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise BuildConfigError(f"{where}: {key} must be a positive integer, not {json.dumps(value)}")
     return cfg
@@ -121,6 +132,11 @@ def read_folding_config(path: str | Path) -> dict[str, dict]:
 def _fold_error(where: str, node, key: str, value: int, legal: list[int], of: str) -> BuildConfigError:
     return BuildConfigError(f"{where}: {key}={value} is not a legal folding of {node.op_type} {node.name}: "
                             f"{key} must divide {of}, one of {', '.join(map(str, legal))}")
+
+
+def names_weight_styles(path: str | Path) -> bool:
+    """Whether a folding config places any layer's weights itself (a block or distributed ram_style)."""
+    return any(RAM_STYLES.get(entry.get("ram_style")) for entry in read_folding_config(path).values())
 
 
 def apply_folding_config(model: ModelWrapper, path: str | Path) -> ModelWrapper:
@@ -161,6 +177,9 @@ def apply_folding_config(model: ModelWrapper, path: str | Path) -> ModelWrapper:
             if simd not in simds:
                 raise _fold_error(where, node, "SIMD", simd, simds, op.simd_bound(model))
         _set(model, node, pe, simd)
+        style = RAM_STYLES.get(cfg.get(name, {}).get("ram_style"))
+        if style is not None and "weightStyle" in op.get_nodeattr_types():
+            op.set_nodeattr("weightStyle", style)
     # A build's own folding_config.json lists the window generators too, at the SIMD of the layer they
     # feed: such an entry is accepted when it says what the graph now has.
     for name, entry in cfg.items():
@@ -179,6 +198,8 @@ def write_folding_config(model: ModelWrapper, path: str | Path) -> None:
     cfg: dict = {"Defaults": {}}
     for f in layer_folds(model):
         entry = {k: v for k, v in (("PE", f.pe), ("SIMD", f.simd)) if v is not None}
+        if f.weight_style is not None:
+            entry["ram_style"] = "distributed" if f.weight_style == "logic" else "block"
         cfg[f.name] = entry
     write_json(path, cfg)
 
@@ -207,7 +228,7 @@ def candidate_cycles(model: ModelWrapper) -> list[int]:
 
 
 def fold_to_budget(model: ModelWrapper, fits: Callable[[ModelWrapper], bool],
-                   target_cycles: int = 1) -> ModelWrapper:
+                   target_cycles: int = 1, settle: Callable[[ModelWrapper], None] | None = None) -> ModelWrapper:
     """Fold `model` (in place) as auto_fold at the smallest bottleneck, `target_cycles` or a
     slower candidate, whose design `fits`. With the default target: the fastest design that fits.
 
@@ -216,9 +237,11 @@ def fold_to_budget(model: ModelWrapper, fits: Callable[[ModelWrapper], bool],
     LUTs and flip-flops; memories can break it slightly (a block-RAM aspect ratio, a ROM moving
     between LUTs and block RAM), in which case the search may miss a slightly faster folding that
     fits. It never returns one that does not: the result is a folding `fits` accepted. The model is
-    left at that folding; nothing else in it changes. Raises NoFoldingFitsError when even the
-    slowest candidate (every layer at its least parallel folding) does not fit.
+    left at that folding, and then `settle` (AnalyticFit.settle: the weight styles that fit) runs on
+    it; nothing else in it changes. Raises NoFoldingFitsError when even the slowest candidate (every
+    layer at its least parallel folding) does not fit.
     """
+    settle = settle or (lambda m: None)
     # auto_fold at the target itself comes first: its bottleneck may lie between two candidates.
     cands = [target_cycles] + [c for c in candidate_cycles(model) if c > target_cycles]
     verdicts: dict[tuple, bool] = {}  # distinct targets often give the same folding
@@ -231,6 +254,7 @@ def fold_to_budget(model: ModelWrapper, fits: Callable[[ModelWrapper], bool],
         return verdicts[key]
 
     if fits_at(0):
+        settle(model)
         return model
     # Invariant: cands[lo] does not fit; cands[hi] fits, or hi is one past the end (not known yet:
     # the slowest foldings are the costliest to generate, so they are only tried when needed).
@@ -244,7 +268,9 @@ def fold_to_budget(model: ModelWrapper, fits: Callable[[ModelWrapper], bool],
     if hi == len(cands):
         raise NoFoldingFitsError(f"even the slowest automatic folding ({bottleneck_cycles(model):,} cycles per image) "
                                  "does not fit the resource budget")
-    return auto_fold(model, cands[hi])
+    auto_fold(model, cands[hi])
+    settle(model)
+    return model
 
 
 def bottleneck_cycles(model: ModelWrapper) -> int:
@@ -259,17 +285,31 @@ class AnalyticFit:
 
     board: Board
     max_utilisation: float
-    totals: dict[tuple, dict[str, float]] = field(default_factory=dict, repr=False)  # by folding
+    # by folding: the weight styles chosen for it (flows.build.weight_memory) and the design's total
+    totals: dict[tuple, tuple[dict[str, str], dict[str, float]]] = field(default_factory=dict, repr=False)
 
     def __call__(self, model: ModelWrapper) -> bool:
         return all(u <= self.max_utilisation for u in self.utilisation(model).values())
 
     def total(self, model: ModelWrapper) -> dict[str, float]:
-        """The analytic estimate of the whole design at the model's current folding."""
+        """The analytic estimate of the whole design at the model's current folding, with the weight
+        ROMs where this budget puts them; leaves the model's MVTUs with those weight styles."""
         key = _folding_key(model)
         if key not in self.totals:
-            self.totals[key] = estimate_design(build_design(model), self.board, "analytic").total.as_dict()
-        return self.totals[key]
+            set_weight_styles(model, {})
+            block = estimate_design(build_design(model), self.board, "analytic").total.as_dict()
+            styles = choose_weight_styles(model, block, self.board.capacity, self.max_utilisation)
+            set_weight_styles(model, styles)
+            total = (block if "logic" not in styles.values()
+                     else estimate_design(build_design(model), self.board, "analytic").total.as_dict())
+            self.totals[key] = (styles, total)
+        styles, total = self.totals[key]
+        set_weight_styles(model, styles)
+        return total
+
+    def settle(self, model: ModelWrapper) -> None:
+        """Give the model the weight styles this budget chose for its folding."""
+        self.total(model)
 
     def utilisation(self, model: ModelWrapper) -> dict[str, float]:
         total = self.total(model)

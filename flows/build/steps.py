@@ -262,7 +262,7 @@ def _fold_to_board(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
         return ok
 
     target = folding.bottleneck_cycles(folding.auto_fold(model, cfg.target_cycles))
-    model = folding.fold_to_budget(model, fits, cfg.target_cycles)
+    model = folding.fold_to_budget(model, fits, cfg.target_cycles, settle=fit.settle)
     cycles = folding.bottleneck_cycles(model)
     if cycles > target:
         cfg.log(f"  the target folding ({target:,} cycles) does not fit {board.name}")
@@ -274,13 +274,16 @@ def _fold_to_board(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
 def step_fold(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     if cfg.folding_config is not None:
         model = folding.apply_folding_config(model, cfg.folding_config)
+        if not folding.names_weight_styles(cfg.folding_config):
+            folding.AnalyticFit(cfg.board_data, cfg.max_utilisation).settle(model)
     else:
         model = _fold_to_board(model, cfg)
     folding.write_folding_config(model, cfg.path(FOLDING_CONFIG))
     for f in folding.layer_folds(model):
         pe = f"PE {f.pe:4d}" if f.pe else " " * 7
         simd = f"SIMD {f.simd:4d}" if f.simd else " " * 9
-        cfg.log(f"  {f.name:20s} {pe} {simd} {f.cycles:8d} cycles")
+        rom = "  weights in LUTs" if f.weight_style == "logic" else ""
+        cfg.log(f"  {f.name:20s} {pe} {simd} {f.cycles:8d} cycles{rom}")
     cfg.log(f"  predicted {folding.predicted_fps(model, cfg.clock_mhz):,.0f} FPS at {cfg.clock_mhz:g} MHz")
     return model
 

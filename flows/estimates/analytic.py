@@ -82,9 +82,18 @@ def _isqrt_ceil(v: int) -> int:
     return r
 
 
+def weight_rom(width: int, depth: int, style: str) -> Resources:
+    """bnn_mvtu's weight ROM: block RAM, whose output register holds the read word, or LUT logic
+    (lutrom_luts) with the word in flip-flops."""
+    if style == "logic":
+        return Resources(LUT=lutrom_luts(width, depth), FF=width)
+    return Resources(BRAM36=bram36(width, depth))
+
+
 def mvtu(MW: int, MH: int, PE: int, SIMD: int, IN_BITS: int, ACC_BITS: int, USE_THRESH: int = 1,
-         WEIGHT_BITS: int = 1) -> Resources:
-    """bnn_mvtu: weight ROM in block RAM, input replay buffer, per-PE adder trees, output FIFO.
+         WEIGHT_BITS: int = 1, WEIGHT_STYLE: str = "block") -> Resources:
+    """bnn_mvtu: weight ROM (block RAM or LUTs, WEIGHT_STYLE), input replay buffer, per-PE adder
+    trees, output FIFO.
 
     A WEIGHT_BITS-bit weight is that many planes, each with the adder trees of
     a 1-bit weight, and a shift-add per plane to combine their sums; their
@@ -98,7 +107,7 @@ def mvtu(MW: int, MH: int, PE: int, SIMD: int, IN_BITS: int, ACC_BITS: int, USE_
     cw = math.ceil(math.log2(ch + 1)) if xnor else IN_BITS + math.ceil(math.log2(ch)) if ch > 1 else IN_BITS
     iw = SIMD * IN_BITS
     ow = PE * (ACC_BITS if not USE_THRESH else 1)
-    res = Resources(BRAM36=bram36(PE * wb * SIMD, nf * sf))
+    res = weight_rom(PE * wb * SIMD, nf * sf, WEIGHT_STYLE)
     if nf > 1:
         res = res + memory(iw, sf, block=False)
     if USE_THRESH:
@@ -287,10 +296,11 @@ GLUE = ("bnn_fifo", "bnn_dwc", "bnn_duplicate")
 
 
 def analytic_resources(module: str, params: dict[str, str]) -> Resources:
-    """The model of `module` with the instance's parameters (memory-file names are ignored)."""
+    """The model of `module` with the instance's parameters (memory-file names are ignored; other
+    strings, such as bnn_mvtu's WEIGHT_STYLE, are passed unquoted)."""
     model = MODELS.get(module)
     if model is None:
         raise FlowError(f"no analytic resource model for module {module!r} (flows/analytic.py MODELS); "
                         "use --estimate yosys")
-    ints = {k: int(v) for k, v in params.items() if not v.startswith('"')}
-    return model(**ints)
+    args = {k: v.strip('"') if v.startswith('"') else int(v) for k, v in params.items() if not k.endswith("_FILE")}
+    return model(**args)

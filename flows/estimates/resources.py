@@ -16,6 +16,9 @@ class Resources:
     def __add__(self, other: Resources) -> Resources:
         return Resources(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
+    def __sub__(self, other: Resources) -> Resources:
+        return Resources(*(getattr(self, f.name) - getattr(other, f.name) for f in fields(self)))
+
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
 

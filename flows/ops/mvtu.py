@@ -122,6 +122,8 @@ class MVTU(HwOp):
             "accDataType": ("s", True, ""),
             # vectors per image: output pixels of a convolution, 1 for a dense layer
             "numVectors": ("i", False, 1),
+            # where the weight ROM lives: block RAM, or LUT logic (flows/build/weight_memory.py)
+            "weightStyle": ("s", False, "block", {"block", "logic"}),
         }
 
     def compute(self, inputs):
@@ -137,6 +139,11 @@ class MVTU(HwOp):
     def weight_bits(self) -> int:
         """Bits per weight in the unit's ROM."""
         return DataType[self.get_nodeattr("weightDataType")].bitwidth()
+
+    def weight_rom_shape(self) -> tuple[int, int]:
+        """(width, depth) of the weight ROM at the current folding: one word per fold step."""
+        mw, mh, pe, simd = (self.get_nodeattr(k) for k in ("MW", "MH", "PE", "SIMD"))
+        return pe * self.weight_bits * simd, (mh // pe) * (mw // simd)
 
     def verify_node(self):
         info = []
@@ -213,6 +220,7 @@ class MVTU(HwOp):
         params = {
             "MW": mw, "MH": mh, "PE": pe, "SIMD": simd, "IN_BITS": in_bits, "WEIGHT_BITS": wbits, "ACC_BITS": acc_bits,
             "USE_THRESH": int(thresholded), "WEIGHT_FILE": f'"{wfile}"', "THRESH_FILE": f'"{tfile}"',
+            "WEIGHT_STYLE": f'"{self.get_nodeattr("weightStyle")}"',
         }
         b.unit(node, "bnn_mvtu", params, s, out, memories)
         return out

@@ -32,7 +32,8 @@ module bnn_mvtu #(
     parameter integer ACC_BITS = 16,
     parameter integer USE_THRESH = 1,
     parameter WEIGHT_FILE = "weights.hex",
-    parameter THRESH_FILE = "thresh.hex"
+    parameter THRESH_FILE = "thresh.hex",
+    parameter WEIGHT_STYLE = "block"  // "block", "distributed" or "logic": see the weight ROM
 ) (
     input  wire                                       ap_clk,
     input  wire                                       ap_rst_n,
@@ -128,8 +129,26 @@ module bnn_mvtu #(
     // ------------------------------------------------------------------
     // S1: weight ROM read and operand select
     // ------------------------------------------------------------------
-    (* rom_style = "block" *) reg [WW-1:0] wrom [0:NF*SF-1];
-    initial $readmemh(WEIGHT_FILE, wrom);
+    // WEIGHT_STYLE places the weight ROM: "block" RAM; "distributed" LUT-RAM;
+    // or "logic", constants that synthesis folds into LUTs, where a shallow
+    // fold's weights cost about a LUT per bit and a deep one's block RAM is
+    // cheaper. The read is the same in each, registered into w1 below.
+    wire [WW-1:0] w_read;
+    generate
+        if (WEIGHT_STYLE == "logic") begin : g_wrom_logic
+            (* rom_style = "logic" *) reg [WW-1:0] wrom [0:NF*SF-1];
+            initial $readmemh(WEIGHT_FILE, wrom);
+            assign w_read = wrom[waddr];
+        end else if (WEIGHT_STYLE == "distributed") begin : g_wrom_lutram
+            (* rom_style = "distributed" *) reg [WW-1:0] wrom [0:NF*SF-1];
+            initial $readmemh(WEIGHT_FILE, wrom);
+            assign w_read = wrom[waddr];
+        end else begin : g_wrom_block
+            (* rom_style = "block" *) reg [WW-1:0] wrom [0:NF*SF-1];
+            initial $readmemh(WEIGHT_FILE, wrom);
+            assign w_read = wrom[waddr];
+        end
+    endgenerate
 
     wire [IW-1:0] x_replay;
     generate
@@ -153,7 +172,7 @@ module bnn_mvtu #(
     reg [NFW-1:0] nf1;
     always @(posedge ap_clk) begin
         if (issue) begin
-            w1 <= wrom[waddr];
+            w1 <= w_read;
             x1 <= x_issue;
         end
         first1 <= (sf == {SFW{1'b0}});

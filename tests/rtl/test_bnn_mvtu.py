@@ -77,8 +77,9 @@ def cfg_id(c: Cfg) -> str:
 DATAPATHS = {"sim": (), "synth": ("BNN_SYNTH_DATAPATH",)}
 
 
-def harness(c: Cfg, datapath: str = "sim") -> Harness:
+def harness(c: Cfg, datapath: str = "sim", weight_style: str = "block") -> Harness:
     params = {
+        "WEIGHT_STYLE": weight_style,
         "MW": c.mw, "MH": c.mh, "PE": c.pe, "SIMD": c.simd, "IN_BITS": c.in_bits,
         "ACC_BITS": c.acc_bits, "USE_THRESH": c.use_thresh, "WEIGHT_BITS": c.weight_bits,
         # Relative names: the simulator reads them from its working directory.
@@ -185,6 +186,16 @@ def test_mvtu(c: Cfg, datapath: str, tmp_path: Path) -> None:
     for seed, pin, pout in ((1, 0.7, 0.5), (2, 0.3, 0.9), (3, 1.0, 0.2)):
         res = simulate(c, h, w, t, x, tmp_path, in_prob=pin, out_prob=pout, seed=seed)
         np.testing.assert_array_equal(res.outputs.reshape(nvec, c.mh), expect)
+
+
+@pytest.mark.parametrize("c", [c for c in CONFIGS if c.mw in (12, 27, 140)], ids=cfg_id)
+def test_weights_in_logic_compute_the_same(c: Cfg, tmp_path: Path) -> None:
+    """WEIGHT_STYLE "logic" changes where the ROM lives, not what the unit computes or when."""
+    w, t, x = random_problem(c, 12, seed=c.mw + c.mh)
+    block = simulate(c, harness(c), w, t, x, tmp_path, in_prob=0.6, out_prob=0.7, seed=4)
+    logic = simulate(c, harness(c, weight_style="logic"), w, t, x, tmp_path, in_prob=0.6, out_prob=0.7, seed=4)
+    np.testing.assert_array_equal(logic.outputs.reshape(12, c.mh), reference(c, w, t, x))
+    assert np.array_equal(logic.stats.out_cycles, block.stats.out_cycles)
 
 
 @pytest.mark.parametrize("c", [c for c in CONFIGS if c.mw in (12, 27, 96)], ids=cfg_id)
