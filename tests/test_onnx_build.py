@@ -138,3 +138,12 @@ def test_class_names_that_do_not_match_the_network_stop_at_the_golden_step(tfc, 
     cfg = BuildConfig(onnx=root / f"{NAME}.onnx", data=data, output_dir=tmp_path / "b", n_verify=2, log=lambda s: None)
     with pytest.raises(BuildConfigError, match=r"'classes' names 3 classes, the network has 10"):
         run_build(cfg, STEPS[:[s.name for s in STEPS].index("golden") + 1])
+
+
+def test_a_few_inputs_are_all_verified(tfc, tmp_path):
+    """DATA with fewer inputs than the default verification count verifies every one of them."""
+    root, _ = tfc
+    data = tmp_path / "five.npz"
+    np.savez(data, inputs=bnn_pynq.random_inputs(NAME, 5))
+    cfg = BuildConfig(onnx=root / f"{NAME}.onnx", data=data, output_dir=tmp_path / "b", log=lambda s: None)
+    assert cfg.n_verify == 5 and cfg.n_sim == 5

@@ -55,6 +55,7 @@ SIZING_IMAGES = 4
 # The golden model runs the whole test set; the simulation takes its first N images.
 TEST_IMAGES = 10_000
 DEFAULT_SIM = 200
+DEFAULT_VERIFY = 20  # inputs execute_onnx runs the export, streamlined and hardware graphs on
 # A sanity bound, not a timing claim: no Zynq's fabric clock goes beyond it.
 MAX_CLOCK_MHZ = 1000.0
 # Everything a build can run or read as code: a change to any of it redoes every step. A hand-kept
@@ -82,7 +83,7 @@ class BuildConfig:
     # folding that does.
     fit_board: bool = False
     max_utilisation: float = 0.85
-    n_verify: int = 20
+    n_verify: int | None = None  # inputs execute_onnx checks the graph stages on; None: 20, or all where fewer
     n_sim: int | None = None  # inputs to simulate; None: DEFAULT_SIM, or every input where there are fewer
     data_dir: Path | None = None
     backend: str = "bnnflow"  # "finn" also writes a FINN build folder (and runs FINN where it can)
@@ -144,6 +145,8 @@ class BuildConfig:
                                    "for the fastest folding that fits, use TARGET_FPS=max")
         if self.n_sim is None:
             self.n_sim = min(DEFAULT_SIM, self.n_inputs)
+        if self.n_verify is None:
+            self.n_verify = min(DEFAULT_VERIFY, self.n_inputs)
         for name, value, most in (("inputs to simulate (N, --n-sim)", self.n_sim, self.n_inputs),
                                   ("inputs to verify the graph stages on", self.n_verify, self.n_inputs)):
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
