@@ -83,11 +83,11 @@ def _isqrt_ceil(v: int) -> int:
 
 
 def weight_rom(width: int, depth: int, style: str) -> Resources:
-    """bnn_mvtu's weight ROM: block RAM, whose output register holds the read word, or LUT logic
-    (lutrom_luts) with the word in flip-flops."""
+    """bnn_mvtu's weight ROM and its two word registers (S0, S1): block RAM, whose output latch is
+    S0, or LUT logic (lutrom_luts) with both registers in flip-flops."""
     if style == "logic":
-        return Resources(LUT=lutrom_luts(width, depth), FF=width)
-    return Resources(BRAM36=bram36(width, depth))
+        return Resources(LUT=lutrom_luts(width, depth), FF=2 * width)
+    return Resources(BRAM36=bram36(width, depth), FF=width)
 
 
 def mvtu(MW: int, MH: int, PE: int, SIMD: int, IN_BITS: int, ACC_BITS: int, USE_THRESH: int = 1,
@@ -129,7 +129,8 @@ def mvtu(MW: int, MH: int, PE: int, SIMD: int, IN_BITS: int, ACC_BITS: int, USE_
     # Sum registers only keep the bits their values can reach; Yosys drops constant ones.
     psum_bits = min(ACC_BITS, IN_BITS + (wb if wb > 1 else 0) + math.ceil(math.log2(SIMD + 1)))
     ff = (MVTU_FF_BASE + MVTU_FF_PER_SUM_BIT * PE * (nch * cw * wb + psum_bits)
-          + MVTU_FF_PER_ACC_BIT * PE * ACC_BITS * (2 if USE_THRESH else 1) + MVTU_FF_PER_IO_BIT * (iw + ow))
+          + MVTU_FF_PER_ACC_BIT * PE * ACC_BITS * (2 if USE_THRESH else 1) + MVTU_FF_PER_IO_BIT * (iw + ow)
+          + iw)  # the input's second register (S1)
     return res + Resources(LUT=logic, FF=ff)
 
 

@@ -19,9 +19,12 @@
 // output FIFO has a slot reserved for its result. This keeps the only enable
 // signals at the issue point, so the deep datapath needs no stall fan-out.
 //
-// Pipeline: issue -> S1 (weight ROM read, operand select) -> S2 (chunk sums)
-//           -> S3 (sum of chunks) -> S4 (accumulate, threshold ROM read)
-//           -> output FIFO (threshold compare on its write side).
+// Pipeline: issue -> S0 (weight ROM read, operand select) -> S1 (the word
+//           registered again) -> S2 (chunk sums) -> S3 (sum of chunks)
+//           -> S4 (accumulate, threshold ROM read) -> output FIFO (threshold
+//           compare on its write side). S1 keeps a block RAM's clock-to-out
+//           (2.45 ns on a 7-series -1 part without its output register) out of
+//           the XNOR-popcount path of S2, which otherwise sets the clock.
 module bnn_mvtu #(
     parameter integer MW = 16,
     parameter integer MH = 16,
@@ -33,7 +36,7 @@ module bnn_mvtu #(
     parameter integer USE_THRESH = 1,
     parameter WEIGHT_FILE = "weights.hex",
     parameter THRESH_FILE = "thresh.hex",
-    parameter WEIGHT_STYLE = "block"  // "block", "distributed" or "logic": see the weight ROM
+    parameter WEIGHT_STYLE = "block"  // "block" or "logic": see the weight ROM
 ) (
     input  wire                                       ap_clk,
     input  wire                                       ap_rst_n,
@@ -127,20 +130,16 @@ module bnn_mvtu #(
     end
 
     // ------------------------------------------------------------------
-    // S1: weight ROM read and operand select
+    // S0: weight ROM read and operand select
     // ------------------------------------------------------------------
-    // WEIGHT_STYLE places the weight ROM: "block" RAM; "distributed" LUT-RAM;
-    // or "logic", constants that synthesis folds into LUTs, where a shallow
-    // fold's weights cost about a LUT per bit and a deep one's block RAM is
-    // cheaper. The read is the same in each, registered into w1 below.
+    // WEIGHT_STYLE places the weight ROM: "block" RAM, or "logic", constants
+    // that synthesis folds into LUTs, where a shallow fold's weights cost
+    // about a LUT per bit and a deep one's block RAM is cheaper. The read is
+    // the same in both, registered into w0 below.
     wire [WW-1:0] w_read;
     generate
         if (WEIGHT_STYLE == "logic") begin : g_wrom_logic
             (* rom_style = "logic" *) reg [WW-1:0] wrom [0:NF*SF-1];
-            initial $readmemh(WEIGHT_FILE, wrom);
-            assign w_read = wrom[waddr];
-        end else if (WEIGHT_STYLE == "distributed") begin : g_wrom_lutram
-            (* rom_style = "distributed" *) reg [WW-1:0] wrom [0:NF*SF-1];
             initial $readmemh(WEIGHT_FILE, wrom);
             assign w_read = wrom[waddr];
         end else begin : g_wrom_block
@@ -166,18 +165,33 @@ module bnn_mvtu #(
     // The operand vector of the step being issued.
     wire [IW-1:0] x_issue = need_in ? s_axis_tdata : x_replay;
 
+    reg [WW-1:0] w0;
+    reg [IW-1:0] x0;
+    reg v0, first0, last0;
+    reg [NFW-1:0] nf0;
+    always @(posedge ap_clk) begin
+        if (issue) begin
+            w0 <= w_read;
+            x0 <= x_issue;
+        end
+        first0 <= (sf == {SFW{1'b0}});
+        last0 <= step_last;
+        nf0 <= nf;
+    end
+
+    // S1: the operands registered once more (see the pipeline note above).
     reg [WW-1:0] w1;
     reg [IW-1:0] x1;
     reg v1, first1, last1;
     reg [NFW-1:0] nf1;
     always @(posedge ap_clk) begin
-        if (issue) begin
-            w1 <= w_read;
-            x1 <= x_issue;
+        if (v0) begin
+            w1 <= w0;
+            x1 <= x0;
         end
-        first1 <= (sf == {SFW{1'b0}});
-        last1 <= step_last;
-        nf1 <= nf;
+        first1 <= first0;
+        last1 <= last0;
+        nf1 <= nf0;
     end
 
     // ------------------------------------------------------------------
@@ -474,9 +488,10 @@ module bnn_mvtu #(
     wire [NG*64-1:0] xl1;
     generate
         if (SIM_INT) begin : g_lanes
-            reg [NG*64-1:0] xl;
+            reg [NG*64-1:0] xl0, xl;
             always @(posedge ap_clk) begin
-                if (issue) xl <= int_lanes(x_issue);
+                if (issue) xl0 <= int_lanes(x_issue);
+                if (v0) xl <= xl0;
             end
             assign xl1 = xl;
         end else begin : g_no_lanes
@@ -502,12 +517,14 @@ module bnn_mvtu #(
 
     always @(posedge ap_clk) begin
         if (!ap_rst_n) begin
+            v0 <= 1'b0;
             v1 <= 1'b0;
             v2 <= 1'b0;
             v3 <= 1'b0;
             v4 <= 1'b0;
         end else begin
-            v1 <= issue;
+            v0 <= issue;
+            v1 <= v0;
             v2 <= v1;
             v3 <= v2;
             v4 <= v3;

@@ -12,7 +12,7 @@ from rtl_files import RTL
 
 # (top, parameter sets): shapes that exercise the generate branches. The files each top needs come
 # from the one dependency table, flows.backends.rtl_library.
-CASES: list[tuple[str, list[dict[str, int]]]] = [
+CASES: list[tuple[str, list[dict[str, int | str]]]] = [
     ("bnn_mvtu", [
         {},
         {"MW": 784, "MH": 64, "PE": 16, "SIMD": 49, "IN_BITS": 8, "ACC_BITS": 20, "USE_THRESH": 0},
@@ -25,6 +25,7 @@ CASES: list[tuple[str, list[dict[str, int]]]] = [
         {"MW": 96, "MH": 10, "PE": 5, "SIMD": 32, "IN_BITS": 1, "ACC_BITS": 11, "WEIGHT_BITS": 4,
          "USE_THRESH": 0},
         {"MW": 140, "MH": 4, "PE": 4, "SIMD": 70, "IN_BITS": 1, "ACC_BITS": 11, "WEIGHT_BITS": 3},
+        {"MW": 64, "MH": 8, "PE": 8, "SIMD": 8, "WEIGHT_STYLE": "logic"},
     ]),
     ("bnn_fifo", [{}, {"WIDTH": 1, "DEPTH": 2}, {"WIDTH": 100, "DEPTH": 5}]),
     ("bnn_dwc", [{}, {"IN_W": 32, "OUT_W": 8}, {"IN_W": 8, "OUT_W": 8},
@@ -76,7 +77,8 @@ def test_lint(top: str, param_sets: list[dict[str, int]]) -> None:
     files: list[Path] = library_files(top, RTL)
     for params in param_sets:
         cmd = ["verilator", "--lint-only", "-Wall", "--top-module", top]
-        cmd += [f"-G{k}={v}" for k, v in params.items()] + [str(f) for f in files]
+        cmd += [f'-G{k}="{v}"' if isinstance(v, str) else f"-G{k}={v}" for k, v in params.items()]
+        cmd += [str(f) for f in files]
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert proc.returncode == 0 and not proc.stdout.strip(), f"{params}:\n{proc.stdout}"
 
