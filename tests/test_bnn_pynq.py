@@ -27,7 +27,6 @@ from flows.testing import bnn_pynq
 
 N_INPUTS = {"tfc_1w1a": 100, "sfc_1w1a": 100, "lfc_1w1a": 100, "cnv_1w1a": 10}
 N_EXPORT = {"tfc_1w1a": 100, "sfc_1w1a": 100, "lfc_1w1a": 20, "cnv_1w1a": 10}  # execute_onnx of Quant graphs is slow
-N_RTL = 3
 # Bottleneck cycles the RTL is folded to: fast to simulate, small to compile.
 RTL_CYCLES = {"tfc_1w1a": 200, "sfc_1w1a": 1000, "lfc_1w1a": 4000, "cnv_1w1a": 60000}
 
@@ -89,7 +88,7 @@ def test_rtl_equals_golden(net, tmp_path):
     from flows.testing.fuzz import FUZZ_CXX_OPT
 
     name, _, _, s, hw, x, _ = net
-    codes = to_hw_layout(hardware_codes(s, x[:N_RTL]))
+    codes = to_hw_layout(hardware_codes(s, x))  # every input: 100 for the FC nets, 10 for CNV
     ints = run_golden(hw, codes, keep_all=True)[score_node(hw).output[0]]
     cands = candidate_cycles(hw)
     auto_fold(hw, min(cands, key=lambda c: abs(c - RTL_CYCLES[name])))

@@ -43,9 +43,9 @@ def _unique_max(scores: np.ndarray) -> np.ndarray:
 def test_build_with_data_matches_brevitas_and_rtl(tfc):
     root, scores = tfc
     out = root / "build"
-    cfg = BuildConfig(onnx=root / f"{NAME}.onnx", data=root / "inputs.npz", output_dir=out, n_sim=100,
-                      estimate="analytic", size_fifos=False, log=lambda s: None)
-    run_build(cfg)
+    # From the command line, as a user types it (bnnflow build = make build ONNX=... DATA=...).
+    assert main(["build", "--onnx", str(root / f"{NAME}.onnx"), "--data", str(root / "inputs.npz"),
+                 "--output-dir", str(out), "--n-sim", "100", "--estimate", "analytic", "--no-fifo-sizing"]) == 0
     golden = GoldenOutputs.load(out / "golden.npz")
     unique = _unique_max(scores)
     assert unique.sum() > N // 2
