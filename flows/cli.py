@@ -192,8 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         # Every write is atomic and a step's record comes last: a rerun continues where this stopped.
-        print("interrupted: the build folder keeps only complete steps; run the same command to continue",
-              file=sys.stderr)
+        builds = argv[:1] == ["build"]
+        print("interrupted" + (": the build folder keeps only complete steps; run the same command to continue"
+                               if builds else ""), file=sys.stderr)
         return 130
     except OSError as e:
         # Disk full, permissions, a vanished folder: the system's reason and the file, not a traceback.

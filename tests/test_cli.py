@@ -40,3 +40,14 @@ def test_make_targets_run_bnnflow(make_n, target):
 def test_validate_names_a_folder_that_is_no_deploy_package(tmp_path, capsys):
     assert main(["validate", str(tmp_path), "--virtual"]) == 2
     assert f"{tmp_path} is not a deploy package" in capsys.readouterr().err
+
+
+def test_ctrl_c_in_a_command_that_writes_no_build_folder_says_only_interrupted(monkeypatch, capsys):
+    from flows.testing import fuzz
+
+    def interrupted(argv):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fuzz, "main", interrupted)
+    assert main(["fuzz", "--n", "3"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
