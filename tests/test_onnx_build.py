@@ -34,11 +34,6 @@ def tfc(tmp_path_factory):
     return root, scores
 
 
-def _unique_max(scores: np.ndarray) -> np.ndarray:
-    top = np.sort(scores, axis=1)
-    return top[:, -1] > top[:, -2]
-
-
 @pytest.mark.slow
 def test_build_with_data_matches_brevitas_and_rtl(tfc):
     root, scores = tfc
@@ -47,7 +42,7 @@ def test_build_with_data_matches_brevitas_and_rtl(tfc):
     assert main(["build", "--onnx", str(root / f"{NAME}.onnx"), "--data", str(root / "inputs.npz"),
                  "--output-dir", str(out), "--n-sim", "100", "--estimate", "analytic", "--no-fifo-sizing"]) == 0
     golden = GoldenOutputs.load(out / "golden.npz")
-    unique = _unique_max(scores)
+    unique = bnn_pynq.unique_max(scores)
     assert unique.sum() > N // 2
     assert np.array_equal(golden.pred[unique], scores.argmax(1)[unique])  # golden == Brevitas
     sim = np.load(out / "sim" / "outputs.npz")["outputs"][:, 0]

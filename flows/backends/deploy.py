@@ -99,19 +99,18 @@ def write_package(model: ModelWrapper, cfg: "BuildConfig", dest: Path) -> dict:
     iname, oname = model.graph.input[0].name, model.graph.output[0].name
     in_dt = model.get_tensor_datatype(iname)
     virtual = cfg.board_data.family == "zynq7"
+    golden = GoldenOutputs.load(cfg.path(GOLDEN))
+    streamlined = load_onnx(cfg.path(STREAMLINED))  # it holds the input quantizer the host applies
     config = {
         "model": cfg.model, "board": cfg.board, "clock_mhz": cfg.clock_mhz, "dma": DMA, "accelerator": ACCEL,
-        "classes": None, "host_input": None,
+        "classes": None if golden.classes is None else list(golden.classes),
+        "host_input": {"shape": streamlined.get_tensor_shape(streamlined.graph.input[0].name),
+                       "quantizer": input_quantizer(streamlined)},
         "virtual_bitfile": f"virtual/{VIRTUAL_NAME}.bit" if virtual else None,
         "input": _stream("input", manifest.input, in_dt, model.get_tensor_shape(iname)),
         "output": _stream("output", manifest.output, model.get_tensor_datatype(oname),
                           model.get_tensor_shape(oname)),
     }
-    golden = GoldenOutputs.load(cfg.path(GOLDEN))
-    config["classes"] = None if golden.classes is None else list(golden.classes)
-    streamlined = load_onnx(cfg.path(STREAMLINED))  # it holds the input quantizer the host applies
-    config["host_input"] = {"shape": streamlined.get_tensor_shape(streamlined.graph.input[0].name),
-                            "quantizer": input_quantizer(streamlined)}
     n = len(golden.labels)
     images = to_hw_layout(golden.images).astype(_numpy_dtype(in_dt))
     if images.shape[1:] != tuple(config["input"]["shape"][1:]):

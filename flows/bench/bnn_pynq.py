@@ -81,8 +81,7 @@ def build_from_command_line(onnx: Path, data: Path, out: Path, n_sim: int, estim
 
 def agreement_with_brevitas(pred: np.ndarray, scores: np.ndarray) -> tuple[int, int]:
     """(inputs whose maximum score is unique, how many of them golden classes as Brevitas does)."""
-    top = scores.max(axis=1, keepdims=True)
-    unique = (scores == top).sum(axis=1) == 1
+    unique = bnn_pynq.unique_max(scores)
     return int(unique.sum()), int((pred[unique] == scores.argmax(axis=1)[unique]).sum())
 
 

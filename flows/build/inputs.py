@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from qonnx.custom_op.general.intquant import max_int, min_int
-
+from flows.backends.pynq_driver.host_quantizer import int_range
 from flows.errors import BuildConfigError
 from flows.frontend.input_quant import input_quantizer
 from models.datasets import CLASS_NAMES, load_raw
@@ -83,9 +82,8 @@ def random_inputs(streamlined, input_shape: tuple[int, ...], n: int = RANDOM_INP
     if spec["kind"] == "BipolarQuant":
         q = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=(n, *input_shape))
     else:
-        signed, narrow, bits = bool(spec["signed"]), bool(spec["narrow"]), int(spec["bits"])
-        q = rng.integers(int(min_int(signed, narrow, bits)), int(max_int(signed, narrow, bits)) + 1,
-                         size=(n, *input_shape)).astype(np.float32)
+        lo, hi = int_range(bool(spec["signed"]), bool(spec["narrow"]), int(spec["bits"]))
+        q = rng.integers(lo, hi + 1, size=(n, *input_shape)).astype(np.float32)
     y = (q - np.float32(spec.get("zeropt", 0.0))) * np.float32(spec["scale"])
     for op, value, shape, const_first in reversed(spec["ops"]):
         c = np.asarray(value, dtype=np.float32).reshape(shape)

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import numpy as np
 from typing import TYPE_CHECKING, NamedTuple
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)

@@ -132,9 +132,8 @@ def plan_output(v, channels: int) -> tuple[np.ndarray, np.ndarray, dict]:
             (uniform or _exact_score_bits(S, O, v.lo, v.hi) <= EXACT_SCORE_BITS):
         # The exact scores themselves: equal to the float network's where it rounds nothing.
         mode, hs, ho = ("exact" if not any(E) else "exact-affine"), S, O
-    elif len(set(S)) == 1 and len(set(O)) == 1 and S[0] != 0 and all(len(set(vals)) <= 1 or len(vals) == 1
-                                                                 for _, *vs in post for vals in vs
-                                                                 if isinstance(vals, list)):
+    elif uniform and S[0] != 0 and all(len(set(vals)) <= 1 or len(vals) == 1
+                                       for _, *vs in post for vals in vs if isinstance(vals, list)):
         # One map for every class: ranking the accumulators is ranking r exactly. The constants are
         # float32 roundings of S and O (still one map for all classes, same sign as S).
         mode = "per-tensor"

@@ -65,6 +65,11 @@ def random_inputs(name: str, n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).random((n, *input_shape(name)), dtype=np.float32)
 
 
+def unique_max(scores: np.ndarray) -> np.ndarray:
+    """Per input, whether its maximum score is unique (then its class is defined)."""
+    return (scores == scores.max(axis=1, keepdims=True)).sum(axis=1) == 1
+
+
 def scores(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         return model(torch.from_numpy(x)).numpy()
