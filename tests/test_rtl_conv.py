@@ -6,6 +6,7 @@ import subprocess
 import numpy as np
 import pytest
 import torch
+from qonnx.custom_op.registry import getCustomOp
 
 from flows.compile import lower
 from flows.build.fold import auto_fold, layer_folds
@@ -68,3 +69,37 @@ def test_generated_conv_top_is_lint_clean(accelerator):
     r = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", manifest["top"],
                         *[str(rtl / f) for f in manifest["verilog"]]], capture_output=True, text=True, cwd=rtl)
     assert r.returncode == 0 and "%Warning" not in r.stderr, r.stderr
+
+
+@pytest.fixture(scope="module")
+def whole_windows(tmp_path_factory):
+    """The same network folded past what element-wise window generators reach: the one-channel
+    stem and the 32x32 dense-block convolutions need whole windows per cycle (9,216 cycles per image
+    at one window element, or one pixel's channels, per cycle)."""
+    torch.manual_seed(1)
+    model = create_model(MODEL).eval()
+    hw = lower(model, model_info(MODEL).input_shape)[2]
+    auto_fold(hw, 3_000)
+    rtl = tmp_path_factory.mktemp("rtl_parallel")
+    generate_rtl(hw, rtl)
+    return hw, rtl
+
+
+def test_whole_window_generators_equal_golden_at_predicted_rate(whole_windows):
+    hw, rtl = whole_windows
+    windows = [getCustomOp(n) for n in hw.graph.node if n.op_type == "SlidingWindow"]
+    assert windows[0].parallel and windows[0].get_nodeattr("Channels") == 1
+    # Both generators in one design: the 16x16 layers still meet the target a pixel's channels at a time.
+    assert {w.parallel for w in windows} == {True, False}
+    # A dense block's concat at 32x32 needs whole pixels too: in beats of gcd(32, 16) a pixel takes 3 cycles.
+    concats = [getCustomOp(n) for n in hw.graph.node if n.op_type == "StreamConcat"]
+    assert concats[0].get_nodeattr("PE") == sum(concats[0].get_nodeattr("InChannels")) == 48
+    manifest = json.loads((rtl / "manifest.json").read_text())
+    assert "bnn_swg_parallel.v" in manifest["verilog"] and "bnn_swg.v" in manifest["verilog"]
+    shape = hw.get_tensor_shape("global_in")
+    images = np.random.default_rng(2).integers(0, 256, size=(3, *shape[1:]))
+    res = simulate(rtl, images)
+    assert np.array_equal(res.outputs[:, 0], run_golden(hw, images)["global_out"][:, 0])
+    predicted = max(f.cycles for f in layer_folds(hw))
+    assert predicted <= 3_000
+    assert abs(res.cycles_per_image - predicted) <= 0.05 * predicted

@@ -34,13 +34,15 @@ def cnv() -> ModelWrapper:
     return _hw("cnv_w1a1_nobn")
 
 
-def test_cnv_reaches_its_fastest_folding_with_shallow_roms_in_logic(cnv):
+def test_cnv_beats_element_wise_windows_with_shallow_roms_in_logic(cnv):
     board = load_board("Pynq-Z2")
     fit = fold.AnalyticFit(board, 0.85)
     model = fold.fold_to_budget(ModelWrapper(copy.deepcopy(cnv.model)), fit, settle=fit.settle)
-    # Every layer at full parallelism reaches 8,100 cycles (12,346 FPS at 100 MHz, 4x FINN's 3,020).
-    assert fold.bottleneck_cycles(model) == 8100 == max(min(c for *_, c in getCustomOp(n).fold_options(model))
-                                                         for n in model.graph.node if n.op_type in fold.FOLDABLE)
+    # Element-wise window generators stop every layer at 8,100 cycles (12,346 FPS at 100 MHz, 4x FINN's
+    # 3,020); whole windows reach 1,024, and the budget, not the stem, now sets the pace in between.
+    reachable = max(min(c for *_, c in getCustomOp(n).fold_options(model))
+                    for n in model.graph.node if n.op_type in fold.FOLDABLE)
+    assert reachable == 1024 < fold.bottleneck_cycles(model) < 8100
     styles = _styles(model)
     assert "logic" in styles.values() and fit(model)
     # The same folding with every ROM in block RAM is over the budget: the move is what makes it fit.

@@ -18,6 +18,7 @@ from flows.backends.rtl_library import with_deps
 from flows.backends.rtl_words import hex_words
 from flows.errors import UnsupportedNodeError
 from flows.ops import DOMAIN, op_class
+from flows.ops.mvtu import window_source
 
 TOP = "bnn_top"
 # A two-deep FIFO between layers registers the ready path, so no combinational
@@ -215,9 +216,12 @@ class DesignBuilder:
         model = self.model
         in_name = model.graph.input[0].name
         in_dt = model.get_tensor_datatype(in_name)
-        # The input streams at the SIMD of the first layer that folds by SIMD (the first MVTU).
+        # The input streams at the SIMD of the first layer that folds by SIMD (the first MVTU), or
+        # as its window generator reads it (whole pixels, for one that emits whole windows).
         first = next(n for n in model.graph.node if (c := op_class(n.op_type)) and c.FOLDS == "PE+SIMD")
-        in_elems, in_bits = getCustomOp(first).get_nodeattr("SIMD"), in_dt.bitwidth()
+        swg = window_source(model, first)
+        in_elems = getCustomOp(swg if swg is not None else first).input_elems()
+        in_bits = in_dt.bitwidth()
         port_in = 8 * math.ceil(in_elems * in_bits / 8)
         pending: dict[str, list[Stream]] = {in_name: self._fork(in_name, Stream("in", in_elems, in_bits,
                                                                                  in_dt.signed()))}

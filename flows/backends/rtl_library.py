@@ -14,6 +14,7 @@ HW_RTL = HW / "rtl"
 MODULE_DEPS: dict[str, tuple[str, ...]] = {
     "bnn_mvtu": ("bnn_fifo",),
     "bnn_swg": ("bnn_fifo",),
+    "bnn_swg_parallel": ("bnn_fifo",),
     "bnn_concat": ("bnn_dwc",),
     "bnn_global_acc": ("bnn_dwc",),
 }

@@ -17,7 +17,8 @@ which Yosys partly keeps in LUTs, so the model errs on the side that folds a
 layer down.
 FIFO, DWC and label-select models are counted from their registers, not fitted.
 Window generator, max pool, concat, global accumulate and score stage: memories
-and registers counted, a few logic coefficients fitted (see SWG_* and below).
+and registers counted, a few logic coefficients fitted (see SWG_* and below);
+the whole-window generator likewise (SWGP_*).
 """
 from __future__ import annotations
 
@@ -242,6 +243,48 @@ def swg(IFM_H: int, IFM_W: int, CH: int, K: int, STRIDE: int, PAD_T: int, PAD_L:
     return Resources(BRAM36=bram36(w, depth)) + fifo(w, SWG_OFIFO_DEPTH) + logic
 
 
+# bnn_swg_parallel: memories and registers counted, the walk's logic fitted (SWGP_LUT_PER_CTRL_BIT) to
+# Yosys 0.23 xc7 (synth_xilinx) on 12 instances: CH 1..64, EW 1 and 8, images 8..224 wide, K 2..7,
+# strides 1 and 2, column memories of 8 to 230 words (in RAM32M, RAM64M, three RAM32M banks, block
+# RAM): LUT -5.4%..+2.4%, FF 0..+1%, BRAM36 exact.
+SWGP_OFIFO_DEPTH = 3  # bnn_swg_parallel's output FIFO
+SWGP_LUT_PER_CTRL_BIT = 1.7  # per bit of the position, phase and credit counters, with their compares
+# memory_libmap's costs in Yosys's xilinx techlib: a LUT-RAM cell, a RAMB18.
+YOSYS_LUTRAM_CELL_COST = 8
+YOSYS_RAMB18_COST = 129
+
+
+def sdp_memory(width: int, depth: int) -> tuple[Resources, bool]:
+    """A simple-dual-port memory with a registered read, of the kind Yosys picks for 7-series by cost:
+    RAM32M (6 bits x 32), RAM64M (3 bits x 64), banks of RAM32M with a read multiplexer, or block RAM.
+    Also whether block RAM took the read register."""
+    if depth <= 32:
+        cells, mux = math.ceil(width / 6), 0
+    elif depth <= 64:
+        cells, mux = math.ceil(width / 3), 0
+    else:
+        banks = math.ceil(depth / 32)
+        cells, mux = banks * math.ceil(width / 6), width * math.ceil((banks - 1) / 2)
+    bram = bram36(width, depth)
+    if YOSYS_LUTRAM_CELL_COST * cells <= YOSYS_RAMB18_COST * 2 * bram:
+        return Resources(LUT=4 * cells + mux), False
+    return Resources(BRAM36=bram), True
+
+
+def swg_parallel(IFM_H: int, IFM_W: int, CH: int, K: int, STRIDE: int, PAD_T: int, PAD_L: int, PAD_B: int,
+                 PAD_R: int, EW: int, PAD_VALUE: int = 0) -> Resources:
+    """bnn_swg_parallel: a column memory of one word of K-1 pixels per padded column, the K-1 previous
+    window columns, the new pixel (its padding select is the flip-flops' set/reset), the walk's
+    counters and a 3-deep output FIFO of whole windows."""
+    pw = CH * EW
+    hp, wp = IFM_H + PAD_T + PAD_B, IFM_W + PAD_L + PAD_R
+    mem, absorbed = sdp_memory((K - 1) * pw, wp)
+    ctrl = _bits(wp) + _bits(hp) + 2 * _bits(max(K, STRIDE)) + _clog2(SWGP_OFIFO_DEPTH + 2)
+    regs = (0 if absorbed else (K - 1) * pw) + pw + (K - 1) * K * pw + _bits(wp) + 2
+    return (mem + fifo(K * K * pw, SWGP_OFIFO_DEPTH)
+            + Resources(LUT=SWGP_LUT_PER_CTRL_BIT * ctrl, FF=regs + ctrl))
+
+
 def maxpool(IFM_H: int, IFM_W: int, CH: int, K: int, PE: int, EW: int, SIGNED: int = 0) -> Resources:
     """bnn_maxpool: one row of running maxima in single-port LUT RAM, PE max units, the output register."""
     w, cpb = PE * EW, CH // PE
@@ -255,8 +298,11 @@ def maxpool(IFM_H: int, IFM_W: int, CH: int, K: int, PE: int, EW: int, SIGNED: i
 
 
 def concat(CH0: int, CH1: int, SIMD0: int, SIMD1: int, EW: int, OUT_SIMD: int) -> Resources:
-    """bnn_concat: a width converter per input, the output select and register, a beat counter."""
+    """bnn_concat: a width converter per input, the output select and register, a beat counter; or,
+    for whole pixels, converters to each input's pixel and the joined output register."""
     ow = OUT_SIMD * EW
+    if OUT_SIMD == CH0 + CH1:
+        return dwc(SIMD0 * EW, CH0 * EW) + dwc(SIMD1 * EW, CH1 * EW) + Resources(LUT=4, FF=ow + 1)
     bw = _bits(CH0 // OUT_SIMD + CH1 // OUT_SIMD)
     return (dwc(SIMD0 * EW, ow) + dwc(SIMD1 * EW, ow)
             + Resources(LUT=CONCAT_LUT_PER_OUT_BIT * ow + 2 * bw + 4, FF=ow + bw + 1))
@@ -288,8 +334,8 @@ MODELS: dict[str, Callable[..., Resources]] = {
     "bnn_mvtu": mvtu, "bnn_fifo": fifo, "bnn_dwc": dwc, "bnn_label_select": label_select,
     "bnn_duplicate": duplicate, "bnn_threshold": threshold, "bnn_residual_add": residual_add,
     "bnn_pool_sum": pool_sum,
-    "bnn_swg": swg, "bnn_maxpool": maxpool, "bnn_concat": concat, "bnn_global_acc": global_acc,
-    "bnn_score_affine": score_affine,
+    "bnn_swg": swg, "bnn_swg_parallel": swg_parallel, "bnn_maxpool": maxpool, "bnn_concat": concat,
+    "bnn_global_acc": global_acc, "bnn_score_affine": score_affine,
 }
 # Stream glue whose model is close enough that synthesising every instance is
 # not worth minutes of Yosys: the measured estimate takes these from the model.

@@ -316,7 +316,8 @@ class Lowering:
             raise UnsupportedNodeError(node.name, node.op_type, "concatenated streams must share one encoding")
         shape = parts[0].shape[:-1] + [sum(p.shape[-1] for p in parts)]
         out = self._emit("StreamConcat", [p.name for p in parts], shape, parts[0].dtype, parts[0].a,
-                         np.concatenate([p.b for p in parts]), min(p.lo for p in parts), max(p.hi for p in parts))
+                         np.concatenate([p.b for p in parts]), min(p.lo for p in parts), max(p.hi for p in parts),
+                         InChannels=[p.shape[-1] for p in parts], Pixels=int(np.prod(shape[1:-1], dtype=np.int64)))
         self.hw[node.output[0]] = out
 
     def _lower_ReduceSum(self, node):

@@ -7,6 +7,7 @@ from qonnx.custom_op.registry import getCustomOp
 
 from flows.errors import UnsupportedNodeError
 from flows.ops.base import HwOp, divisors
+from flows.ops.sliding_window import parallel_simds
 
 # float64 holds every integer below 2^53 exactly, so BLAS matrix products on
 # integer-valued operands are exact and far faster than integer matmul in numpy.
@@ -164,10 +165,16 @@ class MVTU(HwOp):
 
     def fold_options(self, model):
         mw, mh, vectors = self.get_nodeattr("MW"), self.get_nodeattr("MH"), self.get_nodeattr("numVectors")
-        # A window generator streams whole pixels' channels, so SIMD divides its channel count.
         swg = window_source(model, self.onnx_node)
-        simds = divisors(getCustomOp(swg).get_nodeattr("Channels")) if swg else divisors(mw)
-        return [(pe, simd, (mh // pe) * (mw // simd) * vectors) for pe in divisors(mh) for simd in simds]
+        if swg is None:
+            return [(pe, simd, (mh // pe) * (mw // simd) * vectors) for pe in divisors(mh) for simd in divisors(mw)]
+        # Behind a window generator SIMD divides a pixel's channels, or takes whole pixels of the
+        # window (sliding_window.parallel_simds); the generator's own pace bounds the pair.
+        window = getCustomOp(swg)
+        k, channels = window.get_nodeattr("K"), window.get_nodeattr("Channels")
+        simds = divisors(channels) + parallel_simds(k, channels)
+        return [(pe, simd, max((mh // pe) * (mw // simd) * vectors, window.cycles_at(simd)))
+                for pe in divisors(mh) for simd in simds]
 
     def set_folding(self, model, pe, simd):
         self.set_nodeattr("PE", pe)
@@ -180,10 +187,18 @@ class MVTU(HwOp):
     def pe_bound(self):
         return f"MH={self.get_nodeattr('MH')}"
 
+    def input_elems(self) -> int:
+        """Elements per input beat."""
+        return self.get_nodeattr("SIMD")
+
     def simd_bound(self, model):
         swg = window_source(model, self.onnx_node)
-        return (f"the {getCustomOp(swg).get_nodeattr('Channels')} channels of its window generator {swg.name}"
-                if swg else f"MW={self.get_nodeattr('MW')}")
+        if swg is None:
+            return f"MW={self.get_nodeattr('MW')}"
+        window = getCustomOp(swg)
+        k, channels = window.get_nodeattr("K"), window.get_nodeattr("Channels")
+        return (f"the {channels} channels of its window generator {swg.name}, or be whole pixels of its "
+                f"{k}x{k} window (m*{channels} with m dividing {k * k})")
 
     # -- RTL -------------------------------------------------------------------------
     def rtl(self, b, inputs):

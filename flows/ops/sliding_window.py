@@ -27,10 +27,21 @@ def sliding_window(x: np.ndarray, k: int, stride: int, pads: tuple[int, int, int
     return np.concatenate(cols, axis=-1)
 
 
+def parallel_simds(k: int, channels: int) -> list[int]:
+    """The SIMDs beyond a pixel's channels that a whole-window generator serves: m whole pixels of
+    the window per beat, m dividing K*K (m = K*K is the whole window)."""
+    return [m * channels for m in range(2, k * k + 1) if (k * k) % m == 0]
+
+
 class SlidingWindow(HwOp):
     """im2col on a stream: windows of K*K*C elements ordered (ky, kx, c), padded with PadValue (encoded).
 
     It has no folding of its own: it runs at the SIMD of the MVTU it feeds (MVTU.set_folding sets it).
+    A SIMD that divides the channels streams the window in SIMD-element beats from a block-RAM line
+    buffer (bnn_swg). A larger one, a multiple of the channels (parallel_simds), needs whole pixels
+    of the window at once: bnn_swg_parallel emits the whole window every cycle, one padded-image
+    position per cycle, and a width converter cuts it to SIMD. That is what lifts a thin stem (one
+    8-bit channel: one element per cycle, K*K cycles per output pixel) to one output pixel per cycle.
     """
 
     TIMED = True
@@ -59,10 +70,31 @@ class SlidingWindow(HwOp):
         top, left, bottom, right = self.get_nodeattr("Pads")
         return (h + top + bottom - k) // s + 1, (w + left + right - k) // s + 1
 
-    def cycles(self) -> int:
+    @property
+    def parallel(self) -> bool:
+        """Whether the SIMD asks for whole pixels of the window per beat (bnn_swg_parallel)."""
+        return self.get_nodeattr("SIMD") > self.get_nodeattr("Channels")
+
+    def padded_dim(self) -> tuple[int, int]:
+        (h, w), (top, left, bottom, right) = self.get_nodeattr("IFMDim"), self.get_nodeattr("Pads")
+        return h + top + bottom, w + left + right
+
+    def input_elems(self) -> int:
+        """Elements per input beat: SIMD, or a whole pixel for the whole-window generator."""
+        return self.get_nodeattr("Channels") if self.parallel else self.get_nodeattr("SIMD")
+
+    def cycles_at(self, simd: int) -> int:
+        """Cycles per image at a SIMD: one beat per cycle, or one padded-image position per cycle
+        for the whole-window generator (the width converter after it is the MVTU's pace)."""
         oh, ow = self.output_dim()
         k, c = self.get_nodeattr("K"), self.get_nodeattr("Channels")
-        return oh * ow * k * k * c // self.get_nodeattr("SIMD")
+        if simd > c:
+            hp, wp = self.padded_dim()
+            return hp * wp
+        return oh * ow * k * k * c // simd
+
+    def cycles(self) -> int:
+        return self.cycles_at(self.get_nodeattr("SIMD"))
 
     def fill_lag(self, beats_per_pixel: int) -> int:
         k, (_, width) = self.get_nodeattr("K"), self.get_nodeattr("IFMDim")
@@ -71,15 +103,18 @@ class SlidingWindow(HwOp):
 
     def rtl(self, b, inputs):
         node = self.onnx_node
-        simd, (h, w) = self.get_nodeattr("SIMD"), self.get_nodeattr("IFMDim")
+        (h, w), k, c = self.get_nodeattr("IFMDim"), self.get_nodeattr("K"), self.get_nodeattr("Channels")
         top, left, bottom, right = self.get_nodeattr("Pads")
-        s = b.reshape(inputs[0], simd, node.name)
-        out = b.stream(node.name, simd, s.elem_bits, s.signed)
-        params = {"IFM_H": h, "IFM_W": w, "CH": self.get_nodeattr("Channels"), "K": self.get_nodeattr("K"),
+        s = b.reshape(inputs[0], self.input_elems(), node.name)
+        params = {"IFM_H": h, "IFM_W": w, "CH": c, "K": k,
                   "STRIDE": self.get_nodeattr("Stride"), "PAD_T": top, "PAD_L": left, "PAD_B": bottom, "PAD_R": right,
-                  "PAD_VALUE": self.get_nodeattr("PadValue") & ((1 << s.elem_bits) - 1), "SIMD": simd,
-                  "EW": s.elem_bits}
-        b.unit(node, "bnn_swg", params, s, out)
+                  "PAD_VALUE": self.get_nodeattr("PadValue") & ((1 << s.elem_bits) - 1), "EW": s.elem_bits}
+        if self.parallel:
+            out = b.stream(node.name, k * k * c, s.elem_bits, s.signed)
+            b.unit(node, "bnn_swg_parallel", params, s, out)
+        else:
+            out = b.stream(node.name, self.get_nodeattr("SIMD"), s.elem_bits, s.signed)
+            b.unit(node, "bnn_swg", {**params, "SIMD": self.get_nodeattr("SIMD")}, s, out)
         return out
 
     def golden_step(self, model, consts):

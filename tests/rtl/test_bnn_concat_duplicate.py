@@ -99,6 +99,8 @@ FORK_CONFIGS = [
     (6, 1, 3, 6, 3, 2),     # branch 1 widened to 6, concat narrows it back
     (4, 8, 1, 2, 2, 5),     # concat widens input 0, 8-bit elements
     (5, 4, 5, 5, 1, 3),     # CH not a power of two, SIMD=CH, OUT_SIMD=1
+    (4, 1, 2, 4, 8, 2),     # whole pixels: OUT_SIMD = CH0 + CH1, both inputs widened to CH
+    (6, 8, 6, 3, 12, 3),    # whole pixels of 8-bit elements from SIMD = CH and a narrow branch
 ]
 
 
