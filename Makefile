@@ -12,7 +12,7 @@ DEVICE  ?= cpu
 PRECISION ?= fp32
 ARGS    ?=
 BACKEND ?= bnnflow
-ESTIMATE ?= yosys
+ESTIMATE ?= analytic
 ESTIMATES_ONLY ?=
 TARGET_FPS ?=
 BOARDS  ?= $(BOARD)
@@ -43,7 +43,7 @@ help:
 	@echo "make validate MODEL=m BOARD=b      run the deploy package's validate.py on the virtual board"
 	@echo "make list                          known models and boards"
 	@echo "make check ONNX=net.onnx           how every node of a QONNX file will be handled (exit 2 if unsupported)"
-	@echo "   build options: BACKEND=finn  ESTIMATE=analytic  ESTIMATES_ONLY=1  FOLDING_CONFIG=f.json"
+	@echo "   build options: BACKEND=finn  ESTIMATE=yosys  ESTIMATES_ONLY=1  FOLDING_CONFIG=f.json"
 	@echo "                  TARGET_FPS=n (images/s) or TARGET_FPS=max (fastest folding that fits the board)"
 	@echo "make dse MODEL=m BOARDS=\"b1 b2\"     every candidate folding on every board as Dask tasks: build/dse/m/results.csv,"
 	@echo "                                   pareto.png, report.md; SIM=n also simulates n images a point, POINTS=n per board"

@@ -49,7 +49,7 @@ def _build(args: argparse.Namespace) -> None:
         backend=args.backend,
         estimate=args.estimate,
         estimates_only=args.estimates_only,
-        size_fifos=not args.no_fifo_sizing,
+        size_fifos=args.size_fifos,
     )
     print(f"building {cfg.model} for {cfg.board} ({cfg.board_data.part}) into {cfg.output_dir}")
     run_build(cfg)
@@ -132,12 +132,14 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--n-sim", type=int, default=None,
                    help="inputs to simulate in RTL (default: 200, or every input where there are fewer)")
     b.add_argument("--data-dir", type=Path)
-    b.add_argument("--no-fifo-sizing", action="store_true",
-                   help="keep rule-of-thumb FIFO depths (skips two Verilator compiles)")
+    b.add_argument("--size-fifos", action="store_true",
+                   help="search smaller FIFO depths by simulation (two more Verilator compiles) instead of "
+                        "the dataflow's rule depths, which the RTL simulation confirms")
     b.add_argument("--backend", choices=("bnnflow", "finn"), default="bnnflow",
                    help="finn: also write (and where possible run) a FINN build folder")
-    b.add_argument("--estimate", choices=("yosys", "analytic"), default="yosys",
-                   help="resource estimate: Yosys synthesis per layer (cached) or the analytic model")
+    b.add_argument("--estimate", choices=("yosys", "analytic"), default="analytic",
+                   help="resource estimate: the analytic model (default, instant, its measured error printed) "
+                        "or Yosys synthesis per layer (the sign-off, with timing evidence; cached)")
     b.add_argument("--estimates-only", action="store_true",
                    help="report resources without stopping when the design does not fit the board")
     b.set_defaults(func=_build)

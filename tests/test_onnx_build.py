@@ -40,7 +40,7 @@ def test_build_with_data_matches_brevitas_and_rtl(tfc):
     out = root / "build"
     # From the command line, as a user types it (bnnflow build = make build ONNX=... DATA=...).
     assert main(["build", "--onnx", str(root / f"{NAME}.onnx"), "--data", str(root / "inputs.npz"),
-                 "--output-dir", str(out), "--n-sim", "100", "--estimate", "analytic", "--no-fifo-sizing"]) == 0
+                 "--output-dir", str(out), "--n-sim", "100", "--estimate", "analytic"]) == 0
     golden = GoldenOutputs.load(out / "golden.npz")
     unique = bnn_pynq.unique_max(scores)
     assert unique.sum() > N // 2

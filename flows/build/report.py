@@ -29,7 +29,7 @@ from qonnx.custom_op.registry import getCustomOp  # noqa: E402
 
 from flows.build.artefacts import (CYCLES_PLOT, GOLDEN, REPORT, RESOURCES, RESOURCES_PLOT, SIM_OUTPUTS, SIM_RESULTS,
                                    GoldenOutputs, class_name)
-from flows.estimates.analytic import MVTU_LUT_PER_PRODUCT_BIT  # noqa: E402
+from flows.estimates.analytic import MVTU_LUT_PER_PRODUCT_BIT, measured_error  # noqa: E402
 from flows.boards import Board  # noqa: E402
 from flows.fileio import write_text  # noqa: E402
 from flows.build.fold import LayerFold, layer_folds  # noqa: E402
@@ -219,7 +219,8 @@ def report_markdown(cfg: BuildConfig, folds: list[LayerFold], ops_image: OpsPerI
         out.append(f"| {f.name}{mark} | {f.pe or ''} | {f.simd or ''} | {f.cycles:,} |")
     out += ["", "![cycles per layer](cycles.png)", "", "## Resources", ""]
     if est:
-        out += [f"{est['method']} estimate; {'fits' if est['fits'] else '**does not fit**'} {board.name}.", "",
+        error = f" The analytic model, {measured_error()}." if est["method"] == "analytic" else ""
+        out += [f"{est['method']} estimate; {'fits' if est['fits'] else '**does not fit**'} {board.name}.{error}", "",
                 "| layer | modules | " + " | ".join(KINDS) + " |", "|---" * (len(KINDS) + 2) + "|"]
         for layer in est["layers"]:
             mods = ", ".join(sorted(set(layer["modules"])))
