@@ -68,6 +68,12 @@ module bnn_mvtu #(
     endfunction
     localparam integer CH = isqrt_ceil(SIMD);
     localparam integer NCH = (SIMD + CH - 1) / CH;
+    // Synthesis keeps a sum written as a chain of adders a chain, one level per
+    // term: at SIMD = 576 (a whole 3x3 window of 64 channels) the 24-term
+    // chains of S2 and S3 were 23 LUT levels, 30 ns. Up to CHAIN_MAX terms
+    // (SIMD <= 64) the chain stays, within 100 MHz; beyond, the terms are
+    // added as a balanced tree, ceil(log2) levels.
+    localparam integer CHAIN_MAX = 8;
     // Chunk sums only need enough bits for CH terms.
     localparam integer XCW = $clog2(CH + 1);  // CH single bits
     localparam integer CW = XNOR ? XCW : IN_BITS + $clog2(CH);
@@ -202,18 +208,27 @@ module bnn_mvtu #(
     // signed integer dot product is then 2*sum(w&x) - sum(x), which keeps all
     // adder trees unsigned and shares sum(x) across the PEs.
     function [CW-1:0] chunk_sum(input [SIMD-1:0] w, input [IW-1:0] x, input integer c);
-        integer i, idx;
+        reg [CH*CW-1:0] t;
+        integer i, idx, s;
         begin
-            chunk_sum = {CW{1'b0}};
+            t = {CH*CW{1'b0}};
             for (i = 0; i < CH; i = i + 1) begin
                 idx = c * CH + i;
                 if (idx < SIMD) begin
                     if (XNOR)
-                        chunk_sum = chunk_sum + {{(CW-1){1'b0}}, ~(w[idx] ^ x[idx])};
+                        t[i*CW +: CW] = {{(CW-1){1'b0}}, ~(w[idx] ^ x[idx])};
                     else
-                        chunk_sum = chunk_sum + {{(CW-IN_BITS){1'b0}},
-                                                 x[idx*IN_BITS +: IN_BITS] & {IN_BITS{w[idx]}}};
+                        t[i*CW +: CW] = {{(CW-IN_BITS){1'b0}}, x[idx*IN_BITS +: IN_BITS] & {IN_BITS{w[idx]}}};
                 end
+            end
+            if (CH <= CHAIN_MAX) begin
+                chunk_sum = {CW{1'b0}};
+                for (i = 0; i < CH; i = i + 1) chunk_sum = chunk_sum + t[i*CW +: CW];
+            end else begin
+                for (s = 1; s < CH; s = s * 2)
+                    for (i = 0; i + s < CH; i = i + 2 * s)
+                        t[i*CW +: CW] = t[i*CW +: CW] + t[(i+s)*CW +: CW];
+                chunk_sum = t[CW-1:0];
             end
         end
     endfunction
@@ -235,10 +250,19 @@ module bnn_mvtu #(
     // simulator adds only on the cycles that load the register.
     /* verilator lint_off UNUSEDSIGNAL */
     function [ACC_BITS-1:0] sum_chunks(input [NCH*FW-1:0] v);
-        integer k;
+        reg [NCH*ACC_BITS-1:0] t;
+        integer k, s;
         begin
-            sum_chunks = {ACC_BITS{1'b0}};
-            for (k = 0; k < NCH; k = k + 1) sum_chunks = sum_chunks + widen(v[k*FW +: CW]);
+            for (k = 0; k < NCH; k = k + 1) t[k*ACC_BITS +: ACC_BITS] = widen(v[k*FW +: CW]);
+            if (NCH <= CHAIN_MAX) begin
+                sum_chunks = {ACC_BITS{1'b0}};
+                for (k = 0; k < NCH; k = k + 1) sum_chunks = sum_chunks + t[k*ACC_BITS +: ACC_BITS];
+            end else begin
+                for (s = 1; s < NCH; s = s * 2)
+                    for (k = 0; k + s < NCH; k = k + 2 * s)
+                        t[k*ACC_BITS +: ACC_BITS] = t[k*ACC_BITS +: ACC_BITS] + t[(k+s)*ACC_BITS +: ACC_BITS];
+                sum_chunks = t[ACC_BITS-1:0];
+            end
         end
     endfunction
     /* verilator lint_on UNUSEDSIGNAL */

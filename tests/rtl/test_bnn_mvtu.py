@@ -49,6 +49,9 @@ CONFIGS = [
     # a multi-word vector (CH 9): the simulator's word-parallel path.
     Cfg(mw=96, mh=8, pe=4, simd=32, in_bits=1, acc_bits=8, use_thresh=0),
     Cfg(mw=140, mh=4, pe=2, simd=70, in_bits=1, acc_bits=9, use_thresh=1),
+    # Beyond 8 terms per chain the sums are trees: a whole 3x3 window of 32 channels, and 9x9 pixels.
+    Cfg(mw=288, mh=4, pe=2, simd=288, in_bits=1, acc_bits=9, use_thresh=1),
+    Cfg(mw=162, mh=4, pe=2, simd=81, in_bits=8, acc_bits=19, use_thresh=0),
     # Multi-bit weights on 8-bit pixels (a first layer): 3x3 windows of one
     # grey channel, 4-bit weights; a lane-split SIMD; a 2-bit raw case.
     Cfg(mw=9, mh=8, pe=4, simd=9, in_bits=8, acc_bits=16, use_thresh=1, weight_bits=4),
