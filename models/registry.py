@@ -23,6 +23,7 @@ class ModelInfo:
     description: str
     defaults: dict[str, Any] = field(default_factory=dict)  # factory arguments of this entry
     lr: float = DEFAULT_LR  # peak Adam learning rate `make train` uses
+    hardware: bool = True  # False: a real-valued teacher, which trains but has no hardware build
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -34,14 +35,15 @@ class UnknownModelError(KeyError):
 
 
 def register_model(dataset: str, input_shape: tuple[int, ...], suffix: str = "", lr: float = DEFAULT_LR,
-                   **defaults: Any) -> Callable:
+                   hardware: bool = True, **defaults: Any) -> Callable:
     """Register a model factory under its function name, plus `suffix`.
 
     dataset and input_shape (C, H, W) are the defaults the training and build
     flows use when the user names only the model. Stacked decorators register
     one factory for several datasets: `suffix="_cifar10", in_channels=3,
     image_size=32` adds an entry whose factory arguments are those defaults.
-    lr is the peak learning rate training uses unless told otherwise.
+    lr is the peak learning rate training uses unless told otherwise. hardware=False marks a
+    real-valued network (a distillation teacher), which the hardware flow refuses.
     """
 
     def wrap(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -50,7 +52,7 @@ def register_model(dataset: str, input_shape: tuple[int, ...], suffix: str = "",
             raise ValueError(f"model {name!r} is registered twice")
         doc = (factory.__doc__ or "").strip().splitlines()
         _REGISTRY[name] = ModelInfo(name, factory, dataset, tuple(input_shape), doc[0] if doc else "",
-                                    dict(defaults), lr)
+                                    dict(defaults), lr, hardware)
         return factory
 
     return wrap

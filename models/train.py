@@ -256,6 +256,12 @@ def _load_data(config: TrainConfig, dataset: str, num_classes: int | None) -> tu
     return train_set, test_set
 
 
+def _classifier(model: nn.Module) -> nn.Module:
+    """The last layer with weights, which AGC leaves unclipped (a real-valued teacher has no binary one)."""
+    layers = binary_layers(model) or [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    return layers[-1]
+
+
 def _check_labels(labels: torch.Tensor, num_classes: int | None, source: str, model: str) -> None:
     """Labels the loss cannot index (negative, or >= num_classes) as one line, not a torch IndexError mid-epoch."""
     outside = labels < 0
@@ -375,7 +381,7 @@ def _train(config: TrainConfig, ctx: Dist) -> TrainResult:
         set_weight_binarization(model, plan.binary_weights)
         optimizer = build_optimizer(model, plan.lr, plan.weight_decay)
         scheduler = linear_decay(optimizer, plan.epochs * batches_per_epoch)
-        agc = AGC(optimizer, exclude=[binary_layers(model)[-1]], clipping=config.agc_lambda)
+        agc = AGC(optimizer, exclude=[_classifier(model)], clipping=config.agc_lambda)
         first_epoch = 1
         if resumed:
             optimizer.load_state_dict(payload["optimizer"])

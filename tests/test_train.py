@@ -199,6 +199,23 @@ def test_distillation_from_a_teacher_checkpoint(tmp_path, data_dir):
     assert len(student.history) == 2 and all(np.isfinite(r["train_loss"]) for r in student.history)
 
 
+def test_a_real_valued_teacher_trains_teaches_and_has_no_build(tmp_path, data_dir):
+    """resnet20_real has no binary layer: it trains in one step (AGC leaves its classifier alone),
+    its checkpoint teaches a binary student, and the hardware flow refuses it before any work."""
+    from flows.build.steps import BuildConfig
+    from flows.errors import BuildConfigError
+
+    teacher = train(_config(tmp_path / "teacher", data_dir, model="resnet20_real", two_step=False,
+                            limit_train_batches=3))
+    assert [r["step"] for r in teacher.history] == [1]
+    x = get_dataset("fashion_mnist", "test", data_dir).tensors[0][:8]
+    assert train_module.logits_of(train_module.load_teacher(teacher.checkpoint)(x)).shape == (8, 10)
+    student = train(_config(tmp_path / "student", data_dir, kd_teacher=str(teacher.checkpoint), limit_train_batches=3))
+    assert len(student.history) == 2 and all(np.isfinite(r["train_loss"]) for r in student.history)
+    with pytest.raises(BuildConfigError, match="resnet20_real is a real-valued teacher"):
+        BuildConfig(model="resnet20_real", checkpoint=teacher.checkpoint, output_dir=tmp_path / "build")
+
+
 def test_a_step_one_teacher_keeps_its_real_weights(tmp_path, data_dir):
     train(_config(tmp_path, data_dir, limit_train_batches=3))
     snapshot = tmp_path / "runs" / NAME / "step1.pt"

@@ -128,6 +128,9 @@ class BuildConfig:
         if self.data is not None:
             raise BuildConfigError("--data goes with --onnx; a zoo model is built on its dataset's test set")
         self.info = model_info(self.model)
+        if not self.info.hardware:
+            raise BuildConfigError(f"{self.model} is a real-valued teacher (for make train ARGS=\"--kd-teacher ...\"), "
+                                   "not a binary network: it has no hardware build")
         self.input_shape = self.info.input_shape
         self.n_inputs = TEST_IMAGES
         if self.fit_board and self.folding_config is not None:

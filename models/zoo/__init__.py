@@ -1,2 +1,2 @@
 """The model zoo: importing this package registers every model."""
-from . import binarydensenet, cnv, residual, tfc  # noqa: F401
+from . import binarydensenet, cnv, residual, teacher, tfc  # noqa: F401
