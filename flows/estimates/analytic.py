@@ -333,9 +333,13 @@ def score_affine(C: int, PE: int, IN_BITS: int, M_BITS: int, OUT_BITS: int, IN_S
 # The whole-design error of the analytic estimate against Yosys 0.23 (synth_xilinx, xc7) on the same
 # RTL, analytic / Yosys - 1 for LUT and BRAM36, as measured by `make build ESTIMATE=yosys` builds; the
 # build prints it with every analytic estimate.
+# The whole-window designs are over-estimated: the MVTU model, fitted before them, charges the
+# 8-bit stem at PE 16 and the shallow ROMs of SIMD 288-432 units (block RAM 2x, logic 1.5x) too much.
 MEASURED_ERROR: tuple[tuple[str, float, float], ...] = (
     ("binarydensenet_nobn at 9,216 cycles", +0.035, +0.06),
+    ("binarydensenet_nobn at 2,304 cycles", +0.251, +0.235),
     ("binarydensenet_wide_nobn at 9,792 cycles", +0.014, +0.044),
+    ("cnv_w1a1_nobn at 6,272 cycles", +0.098, +0.039),
     ("cnv_w1a1 at FINN's folding", -0.035, +0.06),
 )
 
