@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from flows.estimates.estimate import step_estimate
+from flows.estimates.path_bounds import MEASURED
 from flows.compile import lower
 from flows.build.fold import layer_folds
 from flows.build.report import ops_per_image, peak_binary_ops, write_report
@@ -95,11 +96,16 @@ def test_report_gives_the_longest_path_of_a_yosys_estimate(tfc_build, tmp_path):
         assert f"| {e['name']} | {e['path']['instance']} | {e['path']['lut_levels']} |" in text
 
 
-def test_analytic_report_says_timing_was_not_analysed(tfc_build):
+def test_analytic_report_bounds_timing_by_measured_module_paths(tfc_build):
     cfg, model = copy.copy(tfc_build[0]), tfc_build[1]
     cfg.estimate = "analytic"
     step_estimate(model, cfg)
     text = write_report(cfg, model).read_text()
-    assert "## Timing (logic depth)\n\nNot analysed: only the Yosys estimate" in text
+    assert "## Timing (logic depth)\n\nNot synthesised: the analytic estimate finds no paths" in text
+    # Instead, the longest path measured in the same modules' netlists: tfc's worst is bnn_mvtu's.
+    worst = MEASURED["bnn_mvtu"]
+    assert (f"the longest path measured in any of them is **bnn_mvtu**'s, {worst.lut_levels} LUT levels, "
+            f"{worst.carry4} CARRY4, {worst.delay_ps / 1000:.2f} ns (**{worst.fmax_mhz:,.0f} MHz**), within") in text
+    assert f"| bnn_label_select | {MEASURED['bnn_label_select'].delay_ps / 1000:.2f} |" in text
     # The analytic figures come with how far they have been from Yosys.
     assert "The analytic model, measured against Yosys on " in text and "whole designs: LUT " in text

@@ -30,6 +30,7 @@ from qonnx.custom_op.registry import getCustomOp  # noqa: E402
 from flows.build.artefacts import (CYCLES_PLOT, GOLDEN, REPORT, RESOURCES, RESOURCES_PLOT, SIM_OUTPUTS, SIM_RESULTS,
                                    GoldenOutputs, class_name)
 from flows.estimates.analytic import MVTU_LUT_PER_PRODUCT_BIT, measured_error  # noqa: E402
+from flows.estimates.path_bounds import MEASURED, design_bound  # noqa: E402
 from flows.boards import Board  # noqa: E402
 from flows.fileio import write_text  # noqa: E402
 from flows.build.fold import LayerFold, layer_folds  # noqa: E402
@@ -139,13 +140,36 @@ def class_table(golden: GoldenOutputs, rtl_pred: np.ndarray) -> list[str]:
     return out
 
 
+def _bound_lines(est: dict | None, clock_mhz: float) -> list[str]:
+    """An analytic build's timing evidence: the longest path measured in its modules elsewhere."""
+    modules = {m for e in (est or {}).get("layers", []) for m in e.get("modules", [])}
+    bound = design_bound(modules)
+    text = ["Not synthesised: the analytic estimate finds no paths of this design (ESTIMATE=yosys does)."]
+    if bound is None:
+        return text
+    worst, b = bound
+    budget = 1e6 / clock_mhz
+    verdict = "within" if b.delay_ps <= budget else "**over**"
+    text[0] += (f" Bound from Yosys netlists of the same modules (flows/estimates/path_bounds.py): the longest "
+                f"path measured in any of them is **{worst}**'s, {b.lut_levels} LUT levels, {b.carry4} CARRY4, "
+                f"{b.delay_ps / 1000:.2f} ns (**{b.fmax_mhz:,.0f} MHz**), {verdict} the {budget / 1000:.2f} ns "
+                f"budget of {clock_mhz:g} MHz, for instances within the measured ranges.")
+    rows = sorted(((m, MEASURED[m]) for m in modules if m in MEASURED), key=lambda mb: -mb[1].delay_ps)
+    text += ["", "| module | longest measured path (ns) | supports (MHz) | instances measured | measured over |",
+             "|---|---:|---:|---:|---|"]
+    text += [f"| {m} | {b.delay_ps / 1000:.2f} | {b.fmax_mhz:,.0f} | {b.instances} | {b.span} |" for m, b in rows]
+    unmeasured = sorted(modules - set(MEASURED))
+    if unmeasured:
+        text += ["", f"No measurement for: {', '.join(unmeasured)}."]
+    return text
+
+
 def timing_section(est: dict | None, clock_mhz: float) -> list[str]:
     """The design's longest register-to-register path and each layer's (flows.estimates.timing)."""
     out = ["", "## Timing (logic depth)", ""]
     layers = [e for e in (est or {}).get("layers", []) if e.get("path")]
     if not layers:
-        return out + ["Not analysed: only the Yosys estimate (ESTIMATE=yosys) synthesises the layers whose "
-                      "paths it measures."]
+        return out + _bound_lines(est, clock_mhz)
     worst = max(layers, key=lambda e: e["path"]["delay_ps"])
     p, budget = worst["path"], 1e6 / clock_mhz
     verdict = "within" if p["delay_ps"] <= budget else "**over**"

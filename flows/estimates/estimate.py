@@ -22,6 +22,7 @@ from flows.build.artefacts import ESTIMATE, RESOURCES, RTL
 from flows.backends.design import Design, build_design
 from flows.boards import Board
 from flows.estimates.analytic import GLUE, analytic_resources, measured_error
+from flows.estimates.path_bounds import design_bound
 from flows.errors import BuildConfigError, FlowError
 from flows.fileio import write_json, write_text
 from flows.estimates.resources import KINDS, Resources
@@ -172,6 +173,11 @@ def step_estimate(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     cfg.log(f"  {cfg.estimate} estimate in {time.perf_counter() - t0:.1f} s:")
     if cfg.estimate == "analytic":
         cfg.log(f"    ({measured_error()}; ESTIMATE=yosys synthesises every layer, with timing evidence)")
+        bound = design_bound({m for layer in est.layers for m in layer.modules})
+        if bound is not None:
+            module, b = bound
+            cfg.log(f"  longest path measured in these modules elsewhere: {module}, {b.lut_levels} LUT levels, "
+                    f"{b.delay_ps / 1000:.2f} ns, {b.fmax_mhz:,.0f} MHz (flows/estimates/path_bounds.py)")
     for line in est.table().splitlines():
         cfg.log(f"    {line}")
     if (worst := est.worst_path) is not None:
