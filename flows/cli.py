@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -203,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {e.filename}" if e.filename else ""
         print(f"error: {e.strerror or e}{where}", file=sys.stderr)
         return 1
+    # The work is done: an interrupt from here on would only turn a finished build's exit into a death
+    # by signal (Python re-raises an uncaught SIGINT at exit).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     return int(code or 0)
 
 
