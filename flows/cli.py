@@ -204,11 +204,18 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {e.filename}" if e.filename else ""
         print(f"error: {e.strerror or e}{where}", file=sys.stderr)
         return 1
-    # The work is done: an interrupt from here on would only turn a finished build's exit into a death
-    # by signal (Python re-raises an uncaught SIGINT at exit).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     return int(code or 0)
 
 
+def run() -> None:
+    """The `bnnflow` program: main(), then exit with its code. Once main() has returned the work is
+    done, and an interrupt would only turn a finished build's exit into a death by signal (Python
+    re-raises an uncaught SIGINT at exit), so it is ignored from there; main() itself leaves a
+    caller's handlers alone (children inherit an ignored SIGINT)."""
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

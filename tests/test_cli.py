@@ -51,3 +51,13 @@ def test_ctrl_c_in_a_command_that_writes_no_build_folder_says_only_interrupted(m
     monkeypatch.setattr(fuzz, "main", interrupted)
     assert main(["fuzz", "--n", "3"]) == 130
     assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_main_leaves_the_callers_interrupt_handler_alone(capsys):
+    """Only the program ignores a late Ctrl-C (flows.cli.run): a SIGINT ignored by main() would be
+    inherited by every build a test or a caller starts afterwards, which could then not be stopped."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    assert main(["list"]) == 0
+    assert signal.getsignal(signal.SIGINT) is before
