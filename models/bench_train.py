@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .agc import AGC
-from .layers import binary_layers, set_weight_binarization
+from .layers import classifier_layer, set_weight_binarization, weighted_layers
 from .registry import create_model, list_models, model_info
 from .train import PRECISIONS, build_optimizer, logits_of, mixed_precision
 
@@ -42,12 +42,12 @@ class Bench:
 
 
 def weight_bits_of(model: nn.Module) -> int:
-    """Bits of every weight the hardware stores: one per binary weight, more for an integer stem's."""
-    return sum(layer.weight.numel() * layer.weight_bits for layer in binary_layers(model))
+    """Bits of every weight: one per binary weight, more for an integer stem's, 32 for a real-valued network's."""
+    return sum(layer.weight.numel() * getattr(layer, "weight_bits", 32) for layer in weighted_layers(model))
 
 
 def macs_per_image(model: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """Multiply-accumulates of the binary conv and linear layers for one image."""
+    """Multiply-accumulates of the conv and linear layers for one image."""
     total = 0
 
     def count(layer: nn.Module, _inputs, output) -> None:
@@ -56,7 +56,7 @@ def macs_per_image(model: nn.Module, input_shape: tuple[int, ...]) -> int:
         per_output = layer.weight[0].numel()  # fan-in of one output value
         total += out[0].numel() * per_output
 
-    hooks = [m.register_forward_hook(count) for m in binary_layers(model)]
+    hooks = [m.register_forward_hook(count) for m in weighted_layers(model)]
     try:
         with torch.no_grad():
             model.eval()(torch.zeros((1, *input_shape)))
@@ -73,7 +73,7 @@ def bench_model(name: str, batches: int, batch_size: int, precisions: Sequence[s
     bits, macs = weight_bits_of(model), macs_per_image(model, info.input_shape)
     set_weight_binarization(model, True)
     model.to(memory_format=torch.channels_last).train()
-    agc = AGC(build_optimizer(model, 2e-3, 0.0), exclude=[binary_layers(model)[-1]])
+    agc = AGC(build_optimizer(model, 2e-3, 0.0), exclude=[classifier_layer(model)])
     generator = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (batch_size, *info.input_shape), generator=generator) / 256
     y = torch.randint(0, 10, (batch_size,), generator=generator)

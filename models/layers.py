@@ -253,6 +253,16 @@ def binary_layers(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, (BinaryLinear, BinaryConv2d))]
 
 
+def weighted_layers(model: nn.Module) -> list[nn.Module]:
+    """A BNN's binary layers, or every conv and linear layer of a real-valued network (a teacher has no binary one)."""
+    return binary_layers(model) or [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+
+
+def classifier_layer(model: nn.Module) -> nn.Module:
+    """The last layer with weights, which AGC leaves unclipped."""
+    return weighted_layers(model)[-1]
+
+
 def set_weight_binarization(model: nn.Module, enabled: bool) -> None:
     """Switch binary weights on or off (step 1 of two-step training keeps them real).
 

@@ -181,6 +181,25 @@ def test_bf16_training_learns_and_reports_the_float32_model(tmp_path, data_dir):
     assert fp32.history[0]["train_loss"] != result.history[0]["train_loss"]  # the forward did change
 
 
+@pytest.mark.parametrize("flags, expected", [
+    ("fpu sse avx2 avx512f avx512_bf16", True),
+    ("fpu sse avx2 amx_bf16 amx_tile", True),
+    ("fpu sse avx2 fma", False),
+])
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: {flags}\n")
+    assert train_module.cpu_has_native_bf16(cpuinfo) is expected
+    assert train_module.cpu_has_native_bf16(tmp_path / "absent") is None
+
+
+def test_bf16_on_a_cpu_without_it_warns_in_one_line(tmp_path, data_dir, monkeypatch, capsys):
+    monkeypatch.setattr(train_module, "cpu_has_native_bf16", lambda: False)
+    train(_config(tmp_path, data_dir, epochs=1, precision="bf16"))
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "avx512_bf16" in warnings[0] and "PRECISION=fp32" in warnings[0]
+
+
 def test_unknown_precision_is_a_config_error(tmp_path, data_dir):
     with pytest.raises(train_module.ConfigError, match="precision must be one of fp32, bf16"):
         train(_config(tmp_path, data_dir, precision="fp16"))
