@@ -9,42 +9,31 @@ import pytest
 
 from flows.backends.rtl_library import library_files
 from rtl_files import RTL
-from flows.ops.sliding_window import sliding_window
+from window_geometry import Window
 from flows.sim.verilator import Harness, build_harness, run_harness
 
 
 @dataclass(frozen=True)
-class Cfg:
-    h: int
-    w: int
-    ch: int
-    k: int
-    stride: int
-    pads: tuple[int, int, int, int]  # top, left, bottom, right
-    pad_value: int
+class Cfg(Window):
     simd: int
-    ew: int
 
     @property
     def params(self) -> dict[str, int]:
-        t, l, b, r = self.pads
-        return {"IFM_H": self.h, "IFM_W": self.w, "CH": self.ch, "K": self.k,
-                "STRIDE": self.stride, "PAD_T": t, "PAD_L": l, "PAD_B": b, "PAD_R": r,
-                "PAD_VALUE": self.pad_value, "SIMD": self.simd, "EW": self.ew}
+        return {**super().params, "SIMD": self.simd}
+
+    @property
+    def id(self) -> str:
+        return f"{super().id}-simd{self.simd}"
 
 
 CONFIGS = [
     Cfg(5, 7, 3, 3, 1, (1, 1, 1, 1), 1, 1, 1),      # binary, pad value 1, SIMD=1
-    Cfg(6, 5, 6, 3, 2, (1, 0, 0, 1), 0, 3, 1),      # stride 2, asymmetric pads, cropped edge
-    Cfg(4, 6, 4, 3, 1, (1, 1, 1, 1), 77, 4, 8),     # 8-bit, non-zero pad, SIMD=CH
-    Cfg(3, 4, 5, 1, 1, (0, 0, 0, 0), 0, 5, 1),      # K=1: pass-through
-    Cfg(7, 5, 2, 1, 2, (0, 0, 0, 0), 0, 1, 8),      # K=1 stride 2: subsampling
-    Cfg(5, 7, 2, 2, 2, (0, 0, 0, 0), 0, 2, 4),      # K=2 stride 2, odd size cropped
+    Cfg(6, 5, 6, 3, 2, (1, 0, 0, 1), 0, 1, 3),      # stride 2, asymmetric pads, cropped edge
+    Cfg(4, 6, 4, 3, 1, (1, 1, 1, 1), 77, 8, 4),     # 8-bit, non-zero pad, SIMD=CH
+    Cfg(3, 4, 5, 1, 1, (0, 0, 0, 0), 0, 1, 5),      # K=1: pass-through
+    Cfg(7, 5, 2, 1, 2, (0, 0, 0, 0), 0, 8, 1),      # K=1 stride 2: subsampling
+    Cfg(5, 7, 2, 2, 2, (0, 0, 0, 0), 0, 4, 2),      # K=2 stride 2, odd size cropped
 ]
-
-
-def cfg_id(c: Cfg) -> str:
-    return f"{c.h}x{c.w}x{c.ch}-k{c.k}s{c.stride}-p{''.join(map(str, c.pads))}v{c.pad_value}-simd{c.simd}-ew{c.ew}"
 
 
 def harness(c: Cfg) -> Harness:
@@ -52,7 +41,7 @@ def harness(c: Cfg) -> Harness:
 
 
 def expected(c: Cfg, x: np.ndarray) -> np.ndarray:
-    return sliding_window(x, c.k, c.stride, c.pads, c.pad_value).reshape(-1, c.simd)
+    return c.windows(x).reshape(-1, c.simd)
 
 
 def run(c: Cfg, h: Harness, x: np.ndarray, **kw):
@@ -60,12 +49,10 @@ def run(c: Cfg, h: Harness, x: np.ndarray, **kw):
     return run_harness(h, x.reshape(-1, c.simd), c.ew, c.ew, n_out, **kw)
 
 
-@pytest.mark.parametrize("c", CONFIGS, ids=cfg_id)
+@pytest.mark.parametrize("c", CONFIGS, ids=lambda c: c.id)
 def test_swg(c: Cfg) -> None:
     h = harness(c)
-    rng = np.random.default_rng(c.h * 100 + c.w * 10 + c.ch)
-    n_img = 3
-    x = rng.integers(0, 1 << c.ew, size=(n_img, c.h, c.w, c.ch))
+    x = c.images(3)
     expect = expected(c, x)
 
     res = run(c, h, x)
@@ -82,10 +69,10 @@ def test_swg(c: Cfg) -> None:
 
 def test_swg_32x32x64_rate() -> None:
     """The CNV-size layer: one output beat per cycle, images back to back."""
-    c = Cfg(32, 32, 64, 3, 1, (1, 1, 1, 1), 0, 32, 1)
+    c = Cfg(32, 32, 64, 3, 1, (1, 1, 1, 1), 0, 1, 32)
     h = harness(c)
     n_img = 3
-    x = np.random.default_rng(7).integers(0, 2, size=(n_img, 32, 32, 64))
+    x = c.images(n_img, seed=7)
     expect = expected(c, x)
     res = run(c, h, x)
     np.testing.assert_array_equal(res.outputs, expect)

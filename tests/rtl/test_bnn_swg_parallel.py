@@ -2,84 +2,51 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 
 from flows.backends.rtl_library import library_files
 from rtl_files import RTL
-from flows.ops.sliding_window import sliding_window
+from window_geometry import Window
 from flows.sim.verilator import Harness, build_harness, run_harness
 
 
-@dataclass(frozen=True)
-class Cfg:
-    h: int
-    w: int
-    ch: int
-    k: int
-    stride: int
-    pads: tuple[int, int, int, int]  # top, left, bottom, right
-    pad_value: int
-    ew: int
-
-    @property
-    def params(self) -> dict[str, int]:
-        t, l, b, r = self.pads
-        return {"IFM_H": self.h, "IFM_W": self.w, "CH": self.ch, "K": self.k,
-                "STRIDE": self.stride, "PAD_T": t, "PAD_L": l, "PAD_B": b, "PAD_R": r,
-                "PAD_VALUE": self.pad_value, "EW": self.ew}
-
-    @property
-    def positions(self) -> int:
-        """Positions of the padded image: the cycles one image takes."""
-        t, l, b, r = self.pads
-        return (self.h + t + b) * (self.w + l + r)
-
-
 CONFIGS = [
-    Cfg(5, 7, 3, 3, 1, (1, 1, 1, 1), 1, 1),       # binary, pad value 1
-    Cfg(6, 5, 6, 3, 2, (1, 0, 0, 1), 0, 1),       # stride 2, asymmetric pads, cropped right column
-    Cfg(4, 6, 4, 3, 1, (1, 1, 1, 1), 77, 8),      # 8-bit, non-zero pad
-    Cfg(5, 7, 2, 2, 2, (0, 0, 0, 0), 0, 4),       # K=2 stride 2, odd size cropped
-    Cfg(28, 28, 1, 3, 1, (3, 3, 3, 3), 200, 8),   # the stem: one 8-bit channel, 32x32 outputs
-    Cfg(4, 9, 2, 3, 1, (2, 1, 0, 2), 1, 1),       # wide, pads on some sides only
-    Cfg(9, 6, 3, 4, 3, (2, 3, 1, 0), 5, 3),       # tall, K=4 stride 3, cropped bottom row
-    Cfg(7, 8, 2, 2, 3, (1, 0, 1, 1), 1, 1),       # stride beyond K: positions no window uses
+    Window(5, 7, 3, 3, 1, (1, 1, 1, 1), 1, 1),       # binary, pad value 1
+    Window(6, 5, 6, 3, 2, (1, 0, 0, 1), 0, 1),       # stride 2, asymmetric pads, cropped right column
+    Window(4, 6, 4, 3, 1, (1, 1, 1, 1), 77, 8),      # 8-bit, non-zero pad
+    Window(5, 7, 2, 2, 2, (0, 0, 0, 0), 0, 4),       # K=2 stride 2, odd size cropped
+    Window(28, 28, 1, 3, 1, (3, 3, 3, 3), 200, 8),   # the stem: one 8-bit channel, 32x32 outputs
+    Window(4, 9, 2, 3, 1, (2, 1, 0, 2), 1, 1),       # wide, pads on some sides only
+    Window(9, 6, 3, 4, 3, (2, 3, 1, 0), 5, 3),       # tall, K=4 stride 3, cropped bottom row
+    Window(7, 8, 2, 2, 3, (1, 0, 1, 1), 1, 1),       # stride beyond K: positions no window uses
 ]
 
 
-def cfg_id(c: Cfg) -> str:
-    return f"{c.h}x{c.w}x{c.ch}-k{c.k}s{c.stride}-p{''.join(map(str, c.pads))}v{c.pad_value}-ew{c.ew}"
-
-
-def harness(c: Cfg) -> Harness:
+def harness(c: Window) -> Harness:
     return build_harness(library_files("bnn_swg_parallel", RTL), "bnn_swg_parallel", c.params)
 
 
-def expected(c: Cfg, x: np.ndarray) -> np.ndarray:
-    return sliding_window(x, c.k, c.stride, c.pads, c.pad_value).reshape(-1, c.k * c.k * c.ch)
+def expected(c: Window, x: np.ndarray) -> np.ndarray:
+    return c.windows(x).reshape(-1, c.k * c.k * c.ch)
 
 
-def run(c: Cfg, h: Harness, x: np.ndarray, **kw):
+def run(c: Window, h: Harness, x: np.ndarray, **kw):
     n_out = expected(c, x).shape[0]
     return run_harness(h, x.reshape(-1, c.ch), c.ew, c.ew, n_out,
                        in_elems_per_beat=c.ch, out_elems_per_beat=c.k * c.k * c.ch, **kw)
 
 
-@pytest.mark.parametrize("c", CONFIGS, ids=cfg_id)
-def test_swg_parallel(c: Cfg) -> None:
+@pytest.mark.parametrize("c", CONFIGS, ids=lambda c: c.id)
+def test_swg_parallel(c: Window) -> None:
     h = harness(c)
-    rng = np.random.default_rng(c.h * 100 + c.w * 10 + c.ch)
-    n_img = 3
-    x = rng.integers(0, 1 << c.ew, size=(n_img, c.h, c.w, c.ch))
+    x = c.images(3)
     expect = expected(c, x)
 
     res = run(c, h, x)
     np.testing.assert_array_equal(res.outputs, expect)
     # One padded-image position per cycle, images back to back.
-    assert res.stats.cycles <= n_img * c.positions + 8, res.stats.cycles
+    assert res.stats.cycles <= len(x) * c.positions + 8, res.stats.cycles
 
     for seed, pin, pout in ((1, 0.7, 0.5), (2, 0.3, 1.0), (3, 1.0, 0.1)):
         res = run(c, h, x, in_prob=pin, out_prob=pout, seed=seed)
@@ -89,10 +56,10 @@ def test_swg_parallel(c: Cfg) -> None:
 def test_swg_parallel_stem_rate() -> None:
     """The stem (28x28, one 8-bit channel, pads 3): one padded position per cycle, a window per cycle
     along an output row, images back to back."""
-    c = Cfg(28, 28, 1, 3, 1, (3, 3, 3, 3), 0, 8)
+    c = Window(28, 28, 1, 3, 1, (3, 3, 3, 3), 0, 8)
     h = harness(c)
     n_img = 4
-    x = np.random.default_rng(11).integers(0, 256, size=(n_img, 28, 28, 1))
+    x = c.images(n_img, seed=11)
     expect = expected(c, x)
     res = run(c, h, x)
     np.testing.assert_array_equal(res.outputs, expect)
