@@ -18,29 +18,42 @@ from models.registry import create_model, model_info
 MODEL = "binarydensenet_nobn"
 
 
-@pytest.fixture(scope="module")
-def accelerator(tmp_path_factory):
-    torch.manual_seed(0)
+def _folded_rtl(tmp_path_factory, seed: int, target_cycles: int, bias_std: float = 0.0):
+    """The model lowered, folded to target_cycles and generated; its biases drawn N(0, bias_std)
+    so thresholds sit away from zero."""
+    torch.manual_seed(seed)
     model = create_model(MODEL).eval()
-    with torch.no_grad():
-        for m in model.modules():
-            if getattr(m, "bias", None) is not None and isinstance(m.bias, torch.nn.Parameter):
-                m.bias.normal_(0, 0.3)
+    if bias_std:
+        with torch.no_grad():
+            for m in model.modules():
+                if getattr(m, "bias", None) is not None and isinstance(m.bias, torch.nn.Parameter):
+                    m.bias.normal_(0, bias_std)
     hw = lower(model, model_info(MODEL).input_shape)[2]
-    auto_fold(hw, 20_000)
-    rtl = tmp_path_factory.mktemp("rtl")
+    auto_fold(hw, target_cycles)
+    rtl = tmp_path_factory.mktemp(f"rtl_{target_cycles}")
     generate_rtl(hw, rtl)
     return hw, rtl
 
 
-def test_rtl_equals_golden_at_predicted_rate(accelerator):
-    hw, rtl = accelerator
+def _assert_golden_at_predicted_rate(hw, rtl, seed: int) -> int:
+    """Three random images through the RTL equal the golden model, at the folding's predicted
+    cycles per image within 5%; returns that prediction."""
     shape = hw.get_tensor_shape("global_in")
-    images = np.random.default_rng(0).integers(0, 256, size=(3, *shape[1:]))
+    images = np.random.default_rng(seed).integers(0, 256, size=(3, *shape[1:]))
     res = simulate(rtl, images)
     assert np.array_equal(res.outputs[:, 0], run_golden(hw, images)["global_out"][:, 0])
     predicted = max(f.cycles for f in layer_folds(hw))
     assert abs(res.cycles_per_image - predicted) <= 0.05 * predicted
+    return predicted
+
+
+@pytest.fixture(scope="module")
+def accelerator(tmp_path_factory):
+    return _folded_rtl(tmp_path_factory, seed=0, target_cycles=20_000, bias_std=0.3)
+
+
+def test_rtl_equals_golden_at_predicted_rate(accelerator):
+    _assert_golden_at_predicted_rate(*accelerator, seed=0)
 
 
 def test_shards_give_the_single_process_result(accelerator, monkeypatch):
@@ -76,13 +89,7 @@ def whole_windows(tmp_path_factory):
     """The same network folded past what element-wise window generators reach: the one-channel
     stem and the 32x32 dense-block convolutions need whole windows per cycle (9,216 cycles per image
     at one window element, or one pixel's channels, per cycle)."""
-    torch.manual_seed(1)
-    model = create_model(MODEL).eval()
-    hw = lower(model, model_info(MODEL).input_shape)[2]
-    auto_fold(hw, 3_000)
-    rtl = tmp_path_factory.mktemp("rtl_parallel")
-    generate_rtl(hw, rtl)
-    return hw, rtl
+    return _folded_rtl(tmp_path_factory, seed=1, target_cycles=3_000)
 
 
 def test_whole_window_generators_equal_golden_at_predicted_rate(whole_windows):
@@ -96,10 +103,4 @@ def test_whole_window_generators_equal_golden_at_predicted_rate(whole_windows):
     assert concats[0].get_nodeattr("PE") == sum(concats[0].get_nodeattr("InChannels")) == 48
     manifest = json.loads((rtl / "manifest.json").read_text())
     assert "bnn_swg_parallel.v" in manifest["verilog"] and "bnn_swg.v" in manifest["verilog"]
-    shape = hw.get_tensor_shape("global_in")
-    images = np.random.default_rng(2).integers(0, 256, size=(3, *shape[1:]))
-    res = simulate(rtl, images)
-    assert np.array_equal(res.outputs[:, 0], run_golden(hw, images)["global_out"][:, 0])
-    predicted = max(f.cycles for f in layer_folds(hw))
-    assert predicted <= 3_000
-    assert abs(res.cycles_per_image - predicted) <= 0.05 * predicted
+    assert _assert_golden_at_predicted_rate(hw, rtl, seed=2) <= 3_000
