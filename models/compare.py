@@ -1,10 +1,17 @@
 """Overlay the test-accuracy curves of several training runs in one plot.
 
     bnnflow compare BN-free=runs/binarydensenet_nobn BN=runs/binarydensenet_bn -o cmp.png
+    bnnflow compare BN-free=s0/runs/reactnet_nobn BN-free=s1/runs/reactnet_nobn BN=... -o cmp.png
 
 Each argument is LABEL=RUN, RUN a run folder (its metrics.json) or a
 metrics.json or metrics.csv itself, such as the shipped docs/training/<model>.csv. Epochs count across both steps, so runs whose step 1
 agrees line up until their step 2 settings part.
+
+A label given several runs (seeds of one recipe) is drawn as the mean
+curve in a band from the lowest to the highest run. Every label's final
+accuracy is printed as a table: the mean over its runs of the last epoch's
+test accuracy, the spread (highest minus lowest run) and the mean over runs
+of each run's last three epochs.
 """
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from statistics import mean
 from typing import Any, Sequence
 
 from .metrics import FIELDS
@@ -51,8 +59,32 @@ def read_history(run: str | os.PathLike) -> list[dict[str, Any]]:
     return history
 
 
-def plot_comparison(runs: dict[str, list[dict[str, Any]]], path: str | os.PathLike, title: str = "") -> Path:
-    """Test accuracy per epoch of every run; a step boundary is a dashed line in the run's colour."""
+def _check_seeds(label: str, histories: list[list[dict[str, Any]]]) -> None:
+    lengths = [len(h) for h in histories]
+    if len(set(lengths)) > 1:
+        raise RunError(f"the runs labelled {label!r} have {', '.join(map(str, lengths))} epochs: "
+                       f"seeds of one recipe must have run equally long")
+
+
+def summary_table(groups: dict[str, list[list[dict[str, Any]]]]) -> str:
+    """Markdown table of each label's final test accuracy over its runs: mean, spread (max - min),
+    and the mean over runs of each run's last three epochs."""
+    rows = ["| run | seeds | epochs | test accuracy, last epoch (mean) | spread (max - min) | "
+            "mean of the last three |", "|---|---:|---:|---:|---:|---:|"]
+    for label, histories in groups.items():
+        finals = [100 * h[-1]["test_acc"] for h in histories]
+        last3 = mean(mean(100 * r["test_acc"] for r in h[-3:]) for h in histories)
+        spread = (f"{max(finals) - min(finals):.2f} points ({min(finals):.2f}% to {max(finals):.2f}%)"
+                  if len(finals) > 1 else "")
+        rows.append(f"| {label} | {len(histories)} | {len(histories[0])} | {mean(finals):.2f}% | {spread} | "
+                    f"{last3:.2f}% |")
+    return "\n".join(rows)
+
+
+def plot_comparison(groups: dict[str, list[list[dict[str, Any]]]], path: str | os.PathLike,
+                    title: str = "") -> Path:
+    """Test accuracy per epoch of every label (the mean over its runs, a band from the lowest to the
+    highest); a step boundary is a dashed line in the label's colour."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -61,10 +93,16 @@ def plot_comparison(runs: dict[str, list[dict[str, Any]]], path: str | os.PathLi
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for label, history in runs.items():
+    for label, histories in groups.items():
+        history = histories[0]
         x = list(range(1, len(history) + 1))
-        final = 100 * history[-1]["test_acc"]
-        (line,) = ax.plot(x, [100 * r["test_acc"] for r in history], marker=".", label=f"{label} ({final:.2f}%)")
+        per_epoch = [[100 * h[i]["test_acc"] for h in histories] for i in range(len(history))]
+        curve = [mean(accs) for accs in per_epoch]
+        seeds = f", mean of {len(histories)}" if len(histories) > 1 else ""
+        (line,) = ax.plot(x, curve, marker=".", label=f"{label} ({curve[-1]:.2f}%{seeds})")
+        if len(histories) > 1:
+            ax.fill_between(x, [min(a) for a in per_epoch], [max(a) for a in per_epoch],
+                            color=line.get_color(), alpha=0.2, linewidth=0)
         for i in range(1, len(history)):
             if history[i]["step"] != history[i - 1]["step"]:
                 ax.axvline(i + 0.5, color=line.get_color(), linestyle="--", linewidth=1, alpha=0.6)
@@ -90,13 +128,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("-o", "--out", required=True, help="PNG to write")
     p.add_argument("--title", default="")
     a = p.parse_args(argv)
+    groups: dict[str, list[list[dict[str, Any]]]] = {}
     try:
-        runs = dict(_labelled(spec) for spec in a.runs)
-        histories = {label: read_history(run) for label, run in runs.items()}
+        for spec in a.runs:
+            label, run = _labelled(spec)
+            groups.setdefault(label, []).append(read_history(run))
+        for label, histories in groups.items():
+            _check_seeds(label, histories)
     except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(plot_comparison(histories, a.out, a.title))
+    print(summary_table(groups))
+    print(plot_comparison(groups, a.out, a.title))
     return 0
 
 

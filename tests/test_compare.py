@@ -45,3 +45,27 @@ def test_missing_run_and_bad_records_name_the_file(tmp_path, capsys):
     assert main([str(bad), "-o", str(tmp_path / "c.png")]) == 1
     assert "expected LABEL=RUN" in capsys.readouterr().err
     assert not (tmp_path / "c.png").exists()
+
+
+def test_seeds_under_one_label_give_mean_and_spread(tmp_path, capsys):
+    """A label repeated over runs is one recipe's seeds: the table gives the mean of the last epoch,
+    max - min, and the mean over runs of each run's last three epochs."""
+    write_metrics(_history([0.5, 0.6, 0.7, 0.80]), tmp_path / "s0")
+    write_metrics(_history([0.5, 0.6, 0.8, 0.90]), tmp_path / "s1")
+    write_metrics(_history([0.4, 0.5, 0.6, 0.75]), tmp_path / "bn")
+    out = tmp_path / "cmp.png"
+    assert main([f"BN-free={tmp_path / 's0'}", f"BN={tmp_path / 'bn'}", f"BN-free={tmp_path / 's1'}",
+                 "-o", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2] == "| BN-free | 2 | 4 | 85.00% | 10.00 points (80.00% to 90.00%) | 73.33% |"
+    assert lines[3] == "| BN | 1 | 4 | 75.00% |  | 61.67% |"
+    assert lines[4] == str(out) and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_seeds_of_unequal_length_are_refused_before_plotting(tmp_path, capsys):
+    write_metrics(_history([0.5, 0.6, 0.7, 0.8]), tmp_path / "s0")
+    write_metrics(_history([0.5, 0.6, 0.7]), tmp_path / "s1")
+    out = tmp_path / "cmp.png"
+    assert main([f"x={tmp_path / 's0'}", f"x={tmp_path / 's1'}", "-o", str(out)]) == 1
+    assert "the runs labelled 'x' have 4, 3 epochs" in capsys.readouterr().err
+    assert not out.exists()
