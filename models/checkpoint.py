@@ -25,6 +25,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from .layers import layer_weight_bits
 from .registry import UnknownModelError, create_model
 
 FORMAT = "bnnflow-checkpoint"
@@ -49,6 +50,9 @@ def save_checkpoint(
         "version": VERSION,
         "model": model_name,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        # Weight widths change the network but not the tensors' shapes: recorded so that a
+        # checkpoint never loads into a model quantised otherwise.
+        "weight_bits": layer_weight_bits(model),
         "meta": dict(meta),
     }
     for key, value in (resume or {}).items():
@@ -125,6 +129,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} has no valid state_dict")
     if not isinstance(payload.get("meta", {}), dict):
         raise CheckpointError(f"checkpoint {path} has a malformed meta entry")
+    widths = payload.get("weight_bits", {})
+    if not isinstance(widths, dict) or not all(isinstance(b, int) for b in widths.values()):
+        raise CheckpointError(f"checkpoint {path} has a malformed weight_bits entry")
     _check_finite(state, path)
     return payload
 
@@ -162,8 +169,17 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
-    """load_state_dict with a message that lists every key and shape that does not fit."""
+def load_weights(model: nn.Module, payload: dict[str, Any], path: str | os.PathLike) -> None:
+    """load_state_dict with a message that lists every key, shape or weight width that does not fit.
+
+    Checkpoints written before widths were recorded carry none, and load unchecked.
+    """
+    widths = layer_weight_bits(model)
+    differ = [f"layer {name} has {bits}-bit weights in the checkpoint, {widths[name]}-bit in the model"
+              for name, bits in payload.get("weight_bits", {}).items() if name in widths and widths[name] != bits]
+    if differ:
+        raise CheckpointError(f"checkpoint {path} was trained with other weight widths: {'; '.join(differ)}")
+    state_dict = payload["state_dict"]
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
@@ -197,5 +213,5 @@ def load_model(path: str | os.PathLike, name: str | None = None) -> tuple[nn.Mod
         model = create_model(stored)
     except UnknownModelError as exc:
         raise CheckpointError(f"checkpoint {path}: {exc}") from None
-    load_weights(model, payload["state_dict"], path)
+    load_weights(model, payload, path)
     return model.eval(), dict(payload.get("meta", {}))

@@ -253,6 +253,11 @@ def binary_layers(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, (BinaryLinear, BinaryConv2d))]
 
 
+def layer_weight_bits(model: nn.Module) -> dict[str, int]:
+    """Each binary layer's weight width by module name: what a checkpoint must agree with."""
+    return {name: m.weight_bits for name, m in model.named_modules() if isinstance(m, (BinaryLinear, BinaryConv2d))}
+
+
 def weighted_layers(model: nn.Module) -> list[nn.Module]:
     """A BNN's binary layers, or every conv and linear layer of a real-valued network (a teacher has no binary one)."""
     return binary_layers(model) or [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]

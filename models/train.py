@@ -233,7 +233,7 @@ def _resume_state(config: TrainConfig, model: nn.Module) -> tuple[dict[str, Any]
         )
     if payload["meta"]["step"] > len(plan_steps(config)):
         raise ConfigError(f"checkpoint {config.resume} is from step 2 of a two-step run; drop --one-step to resume it")
-    load_weights(model, payload["state_dict"], config.resume)
+    load_weights(model, payload, config.resume)
     return payload, list(payload["meta"].get("history", []))
 
 

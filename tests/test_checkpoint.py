@@ -144,6 +144,26 @@ def test_shape_mismatch_is_listed(saved, tmp_path):
         load_model(bad)
 
 
+def test_other_weight_widths_are_refused_naming_the_layer(tmp_path):
+    """Weight widths do not change tensor shapes: a checkpoint of the all-binary net must not load
+    into the 4-bit-stem one, where it would be another network."""
+    binary = create_model("binarydensenet_nobn", stem_bits=1)
+    path = save_checkpoint(tmp_path / "binary.pt", "binarydensenet_nobn", binary, {})
+    assert read_checkpoint(path)["weight_bits"]["1.0"] == 1
+    with pytest.raises(CheckpointError, match=r"binary\.pt was trained with other weight widths: "
+                                              r"layer 1\.0 has 1-bit weights in the checkpoint, 4-bit in the model$"):
+        load_model(path)
+    # A checkpoint written before widths were recorded loads as before.
+    payload = read_checkpoint(path)
+    del payload["weight_bits"]
+    torch.save(payload, tmp_path / "old.pt")
+    load_model(tmp_path / "old.pt")
+    payload["weight_bits"] = {"1.0": "one"}
+    torch.save(payload, tmp_path / "malformed.pt")
+    with pytest.raises(CheckpointError, match="malformed.pt has a malformed weight_bits entry"):
+        load_model(tmp_path / "malformed.pt")
+
+
 def test_unknown_model_in_checkpoint(saved, tmp_path):
     _, path = saved
     payload = read_checkpoint(path)
