@@ -44,9 +44,21 @@ def write_json(path: str | Path, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def declare_domains(proto: onnx.ModelProto) -> None:
+    """Add an opset import (version 1) for every node domain the model uses but does not declare.
+
+    A rewrite that inserts a custom op (streamlining's ResidualAdd) leaves the
+    graph without its domain, which the ONNX checker, and so load_onnx, refuses.
+    """
+    declared = {o.domain for o in proto.opset_import}
+    for domain in sorted({n.domain for n in proto.graph.node} - declared - {"ai.onnx"}):
+        proto.opset_import.append(onnx.helper.make_opsetid(domain, 1))
+
+
 def save_onnx(model: Any, path: str | Path) -> None:
-    """Save a ModelWrapper or ModelProto atomically."""
+    """Save a ModelWrapper or ModelProto atomically, every node domain it uses declared."""
     proto = getattr(model, "model", model)
+    declare_domains(proto)
     with atomic_path(path) as tmp:
         onnx.save(proto, str(tmp))
 
