@@ -169,14 +169,22 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def holds_real_weights(payload: dict[str, Any]) -> bool:
+    """Whether a checkpoint was written in step 1 of a two-step run, before any weight was quantised."""
+    meta = payload.get("meta", {})
+    return bool(meta.get("two_step")) and meta.get("step") == 1
+
+
 def load_weights(model: nn.Module, payload: dict[str, Any], path: str | os.PathLike) -> None:
     """load_state_dict with a message that lists every key, shape or weight width that does not fit.
 
-    Checkpoints written before widths were recorded carry none, and load unchecked.
+    Checkpoints written before widths were recorded carry none, and load unchecked. So does
+    step 1 of a two-step run, whose weights are still real: any widths may start step 2 from it.
     """
     widths = layer_weight_bits(model)
+    recorded = {} if holds_real_weights(payload) else payload.get("weight_bits", {})
     differ = [f"layer {name} has {bits}-bit weights in the checkpoint, {widths[name]}-bit in the model"
-              for name, bits in payload.get("weight_bits", {}).items() if name in widths and widths[name] != bits]
+              for name, bits in recorded.items() if name in widths and widths[name] != bits]
     if differ:
         raise CheckpointError(f"checkpoint {path} was trained with other weight widths: {'; '.join(differ)}")
     state_dict = payload["state_dict"]

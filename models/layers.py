@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn as nn
@@ -249,13 +249,17 @@ def input_quant() -> QuantIdentity:
     return QuantIdentity(act_quant=Uint8Input, return_quant_tensor=True)
 
 
+def named_binary_layers(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    return ((name, m) for name, m in model.named_modules() if isinstance(m, (BinaryLinear, BinaryConv2d)))
+
+
 def binary_layers(model: nn.Module) -> list[nn.Module]:
-    return [m for m in model.modules() if isinstance(m, (BinaryLinear, BinaryConv2d))]
+    return [m for _, m in named_binary_layers(model)]
 
 
 def layer_weight_bits(model: nn.Module) -> dict[str, int]:
     """Each binary layer's weight width by module name: what a checkpoint must agree with."""
-    return {name: m.weight_bits for name, m in model.named_modules() if isinstance(m, (BinaryLinear, BinaryConv2d))}
+    return {name: m.weight_bits for name, m in named_binary_layers(model)}
 
 
 def weighted_layers(model: nn.Module) -> list[nn.Module]:

@@ -158,6 +158,15 @@ def test_other_weight_widths_are_refused_naming_the_layer(tmp_path):
     del payload["weight_bits"]
     torch.save(payload, tmp_path / "old.pt")
     load_model(tmp_path / "old.pt")
+    # Step 1 of a two-step run trains real weights: its snapshot may start step 2 at any widths.
+    payload["weight_bits"] = {"1.0": 1}
+    payload["meta"] = {"two_step": True, "step": 1}
+    torch.save(payload, tmp_path / "step1.pt")
+    load_model(tmp_path / "step1.pt")
+    payload["meta"] = {"two_step": True, "step": 2}
+    torch.save(payload, tmp_path / "step2.pt")
+    with pytest.raises(CheckpointError, match="other weight widths"):
+        load_model(tmp_path / "step2.pt")
     payload["weight_bits"] = {"1.0": "one"}
     torch.save(payload, tmp_path / "malformed.pt")
     with pytest.raises(CheckpointError, match="malformed.pt has a malformed weight_bits entry"):
