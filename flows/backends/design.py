@@ -187,12 +187,15 @@ class DesignBuilder:
         out = []
         for b, c in zip(branches, consumers):
             self._owner = c.name
-            out.append(self.fifo(b, f"{c.name}_in", self._skew_depth(c, consumers, b)))
+            out.append(self.fifo(b, f"{c.name}_in", self._skew_depth(tensor, c, consumers, b)))
         return out
 
-    def _skew_depth(self, consumer, siblings, s: Stream) -> int:
+    def _skew_depth(self, tensor: str, consumer, siblings, s: Stream) -> int:
         """Beats a bypass branch must hold while a line-buffering op (a window generator) on a
-        sibling path fills its line buffer."""
+        sibling path fills its line buffer, or while its consumer reads the tensor's other copy."""
+        if sum(n is consumer for n in siblings) > 1:
+            # Concat(x, x) takes a whole pixel from one input before it reads the other.
+            return LINK_FIFO_DEPTH + math.ceil(self.model.get_tensor_shape(tensor)[-1] / s.elems)
         buffers = self._line_buffers_ahead([n for n in siblings if n is not consumer], consumer)
         if _line_buffering(consumer) or not buffers:
             return LINK_FIFO_DEPTH

@@ -10,11 +10,13 @@ from onnx.reference import ReferenceEvaluator
 import torch.nn as nn
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.base import Transformation
-from qonnx.transformation.general import GiveReadableTensorNames, GiveUniqueNodeNames, RemoveStaticGraphInputs
+from qonnx.transformation.fold_constants import FoldConstants
+from qonnx.transformation.general import GiveUniqueParameterTensors, RemoveStaticGraphInputs, RemoveUnusedTensors
 from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
-from qonnx.util.cleanup import cleanup_model
+from qonnx.transformation.quant_constant_folding import FoldTransposeIntoQuantInit
 
+from flows.frontend.names import give_readable_names
 from models.layers import freeze_for_export
 
 
@@ -34,6 +36,10 @@ def export_qonnx(model: nn.Module, input_shape: tuple[int, ...]) -> ModelWrapper
             brevitas_export(frozen, args=dummy, export_path=str(path), dynamo=False)
         qmodel = ModelWrapper(str(path))
     return tidy(qmodel)
+
+
+# Folding must leave quantizers in place: streamlining reads their integers and scales.
+QUANT_OPS = ["Quant", "BipolarQuant", "QuantizeLinear", "DequantizeLinear"]
 
 
 class FoldParameterOps(Transformation):
@@ -64,7 +70,11 @@ def tidy(model: ModelWrapper) -> ModelWrapper:
     # Parameter ops first: qonnx's FoldConstants folds one node per pass, each pass re-checking
     # every tensor's shape, which took 40 s on a ReActNet's 120 parameter ops.
     # The exporter lists initializers as graph inputs too; they go first so none is left dangling.
-    model = cleanup_model(model.transform(RemoveStaticGraphInputs()).transform(FoldParameterOps()))
-    for t in (InferShapes(), FoldParameterOps(), InferDataTypes(), GiveUniqueNodeNames(), GiveReadableTensorNames()):
+    # qonnx's cleanup_model without its renaming, which loses a node's second use of a tensor
+    # (flows.frontend.names); the graph is named once, at the end.
+    model = model.transform(RemoveStaticGraphInputs()).transform(FoldParameterOps())
+    for t in (InferShapes(), GiveUniqueParameterTensors(), FoldConstants(exclude_op_types=QUANT_OPS),
+              FoldTransposeIntoQuantInit(), RemoveUnusedTensors(), RemoveStaticGraphInputs(),
+              InferShapes(), FoldParameterOps(), InferDataTypes()):
         model = model.transform(t)
-    return model
+    return give_readable_names(model)

@@ -25,13 +25,13 @@ import numpy as np
 from onnx import TensorProto, helper
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
-from qonnx.transformation.general import GiveReadableTensorNames, GiveUniqueNodeNames
 from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.util.basic import get_preferred_onnx_opset, qonnx_make_model
 
 from flows.ops import DOMAIN
 from flows.ops.score_affine import score_bits
 from flows.errors import UnsupportedNodeError
+from flows.frontend.names import give_readable_names
 from flows.frontend.streamline import FIXED_POINT_KEY, INPUT_NAME
 
 MAX_SCORE_BITS = 32
@@ -431,7 +431,7 @@ class Lowering:
         model = model.transform(InferShapes())
         if self.src.get_metadata_prop(FIXED_POINT_KEY):
             model.set_metadata_prop(FIXED_POINT_KEY, self.src.get_metadata_prop(FIXED_POINT_KEY))
-        return model.transform(GiveUniqueNodeNames()).transform(GiveReadableTensorNames())
+        return give_readable_names(model)
 
 
 def _rational_gcd(values: list[Fraction]) -> Fraction:

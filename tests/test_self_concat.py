@@ -1,0 +1,62 @@
+"""A network that concatenates a tensor with itself (torch.cat([x, x])), as ReActNet's
+downsampling shortcut duplicates its channels: one node reads one tensor twice.
+
+qonnx's tensor renaming renamed only the first of the two uses, which left the second with
+no producer; and the RTL's fork must hold a whole pixel for the copy the concatenation
+reads second."""
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from golden_checks import assert_golden_equals_brevitas, brevitas_scores
+from test_compile_zoo import _randomise
+
+from flows.backends.rtlgen import generate_rtl
+from flows.build.fold import auto_fold, layer_folds
+from flows.compile import lower
+from flows.sim.golden import run_golden
+from flows.sim.rtlsim import simulate
+from models.datasets import to_model_input
+from models.layers import BinaryConv2d, binary_act, input_quant
+from models.zoo.blocks import classifier
+
+SHAPE = (1, 8, 8)
+
+
+class SelfConcat(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Sequential(input_quant(), BinaryConv2d(1, 8, 3, padding=1, pad_value=0.0, weight_bits=4),
+                                  binary_act())
+        self.tail = nn.Sequential(BinaryConv2d(16, 8, 3, padding=1), binary_act(), nn.Flatten(),
+                                  classifier(8 * 8 * 8, 10))
+
+    def forward(self, x):
+        s = self.head(x)
+        return self.tail(torch.cat([s, s], 1))
+
+
+@pytest.fixture(scope="module")
+def network():
+    torch.manual_seed(0)
+    model = SelfConcat().eval()
+    _randomise(model, 5)
+    return model, lower(model, SHAPE)[2]
+
+
+def test_golden_equals_brevitas(network):
+    model, hw = network
+    assert sum(n.op_type == "StreamConcat" and n.input[0] == n.input[1] for n in hw.graph.node) == 1
+    images = np.random.default_rng(6).integers(0, 256, size=(64, *SHAPE))
+    assert_golden_equals_brevitas(hw, images, brevitas_scores(model, to_model_input(images)))
+
+
+def test_rtl_equals_golden_at_predicted_rate(network, tmp_path):
+    _, hw = network
+    auto_fold(hw, 2_000)
+    generate_rtl(hw, tmp_path)
+    images = np.random.default_rng(7).integers(0, 256, size=(4, *hw.get_tensor_shape("global_in")[1:]))
+    res = simulate(tmp_path, images)
+    assert np.array_equal(res.outputs[:, 0], run_golden(hw, images)["global_out"][:, 0])
+    predicted = max(f.cycles for f in layer_folds(hw))
+    assert abs(res.cycles_per_image - predicted) <= 0.05 * predicted
