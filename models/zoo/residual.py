@@ -27,8 +27,11 @@ and last layers real. The stem has 8-bit weights: unlike BinaryDenseNet's, its
 output is not a sign but the start of the stream, so its rounding error carries
 into every block. On the step-1 model of reactnet_nobn (88.60% on 3,000 test
 images, real weights) a 4-bit stem alone costs 5.70 points and an 8-bit one
-none (`bnnflow sensitivity`); the 144 weights cost nothing to widen. Every
-activation is still a sign and every block convolution binary.
+none (`bnnflow sensitivity`). The widening is not free in hardware: the stem's
+MVTU takes 8 weight bit planes and the first stage's stream 2 more bits, and
+the Pynq-Z2 folding of reactnet_nobn went from 2,304 to 4,096 cycles per image
+(docs/hardware.md). Every activation is still a sign and every block
+convolution binary.
 """
 from __future__ import annotations
 
