@@ -240,7 +240,7 @@ class DesignBuilder:
             else:
                 raise UnsupportedNodeError(node.name, node.op_type, "no RTL module implements this op")
             if node is not model.graph.node[-1] and node.op_type != "Flatten":
-                s = self.fifo(s, node.name, getCustomOp(node).output_fifo_depth() or LINK_FIFO_DEPTH)
+                s = self.fifo(s, node.name, LINK_FIFO_DEPTH + getCustomOp(node).output_burst())
             pending[node.output[0]] = self._fork(node.output[0], s)
         if self.fifo_depths:
             raise ValueError(f"fifo_depths names streams this graph has no FIFO for: {sorted(self.fifo_depths)}")

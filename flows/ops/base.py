@@ -119,9 +119,10 @@ class HwOp(CustomOp):
         """Input beats a LINE_BUFFER op takes in before its first output."""
         return 0
 
-    def output_fifo_depth(self) -> int | None:
-        """Beats the link FIFO behind this layer must hold; None: the two-deep default."""
-        return None
+    def output_burst(self) -> int:
+        """Beats this layer emits in a burst after a gap, which the link FIFO behind it holds
+        beyond its default depth so that a steady consumer does not wait out the gap; 0: none."""
+        return 0
 
     def golden_step(self, model, consts: dict):
         """A fast step for the golden model, (inputs, outputs, callable, names of nodes it also runs),

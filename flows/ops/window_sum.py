@@ -55,12 +55,12 @@ class WindowSum(HwOp):
         h, w = self.get_nodeattr("IFMDim")
         return h * w * self.get_nodeattr("Channels") // self.get_nodeattr("PE")
 
-    def output_fifo_depth(self) -> int:
+    def output_burst(self) -> int:
         # A row of windows' sums leaves in a burst while their last input row arrives, and none
         # during the rows before: a join whose other input is steady (a residual add beside a
         # window generator) waits out the gaps unless the burst is held.
         (_, w), k = self.get_nodeattr("IFMDim"), self.get_nodeattr("K")
-        return (w // k) * self.get_nodeattr("Channels") // self.get_nodeattr("PE") + 2
+        return (w // k) * self.get_nodeattr("Channels") // self.get_nodeattr("PE")
 
     def rtl(self, b, inputs):
         node = self.onnx_node
