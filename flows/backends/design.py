@@ -193,14 +193,17 @@ class DesignBuilder:
     def _skew_depth(self, tensor: str, consumer, siblings, s: Stream) -> int:
         """Beats a bypass branch must hold while a line-buffering op (a window generator) on a
         sibling path fills its line buffer, or while its consumer reads the tensor's other copy."""
-        if sum(n is consumer for n in siblings) > 1:
-            # Concat(x, x) takes a whole pixel from one input before it reads the other.
-            return LINK_FIFO_DEPTH + math.ceil(self.model.get_tensor_shape(tensor)[-1] / s.elems)
+        depth = LINK_FIFO_DEPTH
+        if sum(n is consumer for n in siblings) > 1 or (
+                consumer.op_type == "StreamConcat" and consumer.input[1] == tensor and len(siblings) > 1):
+            # A concatenation takes a whole pixel from its first input before it reads the second,
+            # which may come from this tensor too: Concat(x, x), or Concat(Concat(x, x), x).
+            depth += math.ceil(self.model.get_tensor_shape(tensor)[-1] / s.elems)
         buffers = self._line_buffers_ahead([n for n in siblings if n is not consumer], consumer)
         if _line_buffering(consumer) or not buffers:
-            return LINK_FIFO_DEPTH
+            return depth
         beats_per_pixel = max(1, self.model.get_tensor_shape(consumer.input[0])[-1] // s.elems)
-        return 2 * max(getCustomOp(n).fill_lag(beats_per_pixel) for n in buffers) + 32
+        return max(depth, 2 * max(getCustomOp(n).fill_lag(beats_per_pixel) for n in buffers) + 32)
 
     def _line_buffers_ahead(self, starts: list, join) -> list:
         """Line-buffering ops on the paths from `starts` up to the node where the branches join."""

@@ -314,10 +314,15 @@ class Lowering:
         parts = [self._input(node, i) for i in range(len(node.input))]
         if len({p.a for p in parts}) != 1 or len({p.dtype for p in parts}) != 1:
             raise UnsupportedNodeError(node.name, node.op_type, "concatenated streams must share one encoding")
-        shape = parts[0].shape[:-1] + [sum(p.shape[-1] for p in parts)]
-        out = self._emit("StreamConcat", [p.name for p in parts], shape, parts[0].dtype, parts[0].a,
-                         np.concatenate([p.b for p in parts]), min(p.lo for p in parts), max(p.hi for p in parts),
-                         InChannels=[p.shape[-1] for p in parts], Pixels=int(np.prod(shape[1:-1], dtype=np.int64)))
+        # The RTL joins two streams; more are joined left to right, (((x0, x1), x2), ...).
+        out = parts[0]
+        for part in parts[1:]:
+            pair = [out, part]
+            shape = out.shape[:-1] + [out.shape[-1] + part.shape[-1]]
+            out = self._emit("StreamConcat", [p.name for p in pair], shape, out.dtype, out.a,
+                             np.concatenate([p.b for p in pair]), min(p.lo for p in pair), max(p.hi for p in pair),
+                             InChannels=[p.shape[-1] for p in pair],
+                             Pixels=int(np.prod(shape[1:-1], dtype=np.int64)))
         self.hw[node.output[0]] = out
 
     def _lower_ReduceSum(self, node):
