@@ -233,8 +233,10 @@ def residual_betas(transitions: Sequence[bool], alpha: float = RESIDUAL_ALPHA) -
     """beta_i = 1 / sqrt(expected variance at block i) for h + alpha * f(h * beta).
 
     The expected variance starts at 1 and grows by alpha^2 per block; a
-    transition block (its shortcut re-normalises the stream) resets it to 1
-    before adding its own alpha^2 ("BNN - BN = ?", after NF-ResNets).
+    transition block resets it to 1 before adding its own alpha^2 ("BNN - BN = ?",
+    after NF-ResNets, whose transition shortcut re-normalises the stream). The
+    zoo's averaged shortcut does not re-normalise; its nets were trained with
+    this rule all the same.
     """
     betas, variance = [], 1.0
     for transition in transitions:

@@ -37,10 +37,18 @@ DESCENDING_STREAM_SIGN = Topology(
                                    ResBlock(4, True, True, False, 1.0, -0.8810724020004272)), False), False)),
 )
 
+# ReActNet's downsampling shortcut on an odd side (floor-mode average of the stream, channels repeated).
+AVERAGED_SHORTCUT = Topology(
+    in_channels=1, side=5, batchnorm=False, pooled_head=False, hidden=None, classes=3,
+    blocks=((Conv(3, 3, 1, 0.0), False),
+            (Residual(4, 3, -1.0, (ResBlock(8, True, True, True, RESIDUAL_ALPHA, 1.0, True),), False), False)),
+)
+
 
 @settings(max_examples=50, deadline=None, derandomize=True, database=None)
 @given(topology=topologies(), seed=st.integers(0, 2**16))
 @example(topology=DESCENDING_STREAM_SIGN, seed=6100)
+@example(topology=AVERAGED_SHORTCUT, seed=3)
 def test_random_topology_brevitas_equals_golden(topology: Topology, seed: int) -> None:
     torch.manual_seed(seed)
     model = topology.build()

@@ -80,8 +80,12 @@ def _check_contract(qmodel, pad_value: float) -> None:
         if n.op_type == "Conv" and n.input[0] != pixels:
             pads = [a for a in n.attribute if a.name == "pads"]
             assert not pads or not any(pads[0].ints), f"{n.name} zero-pads a +-1 tensor"
-        if n.op_type in ("MaxPool", "Concat", "GlobalAveragePool"):
+        if n.op_type in ("MaxPool", "GlobalAveragePool"):
             assert all(bipolar(t) for t in n.input), f"{n.op_type} {n.name} on a tensor that is not +-1"
+        if n.op_type == "Concat":
+            # +-1 tensors (a dense block), or one averaged stream repeated (a residual transition's shortcut).
+            repeat = len(set(n.input)) == 1 and qmodel.find_producer(n.input[0]).op_type == "AveragePool"
+            assert repeat or all(bipolar(t) for t in n.input), f"Concat {n.name} on a tensor that is not +-1"
     assert nodes[-1].op_type == "MatMul", "the classifier must be a bias-free MatMul"
 
 

@@ -73,11 +73,14 @@ class ResBlock:
     """One h' = shortcut(h) + alpha * act(conv3x3(sign(h * beta))) of models/zoo/residual.py."""
 
     out: int  # the stream's width after the block: the input's unless a transition
-    transition: bool  # max pool the signs, binary 1x1 conv shortcut
+    transition: bool  # max pool the signs for the branch
     rsign: bool  # RSign, else the plain sign
     rprelu: bool  # RPReLU, else the identity
     alpha: float
     beta: float
+    # A transition's shortcut: the 2x2 average of the stream, channels repeated (out a multiple
+    # of the input's width), as the zoo's; else a 4-bit 1x1 conv of the pooled signs.
+    averaged: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,8 @@ class Residual:
         layers = [binary_conv(width, self.width, self.k, batchnorm, padding=self.k // 2, pad_value=self.pad_value)]
         width = self.width
         for b in self.blocks:
-            block = ResidualBlock(width, b.out, b.beta, b.transition, False, batchnorm, self.pad_value, b.alpha)
+            block = ResidualBlock(width, b.out, b.beta, b.transition, False, batchnorm, self.pad_value, b.alpha,
+                                  shortcut_bits=None if b.averaged else 4)
             if b.rsign:
                 block.sign = RSign(width)
             if b.rprelu:
@@ -134,9 +138,14 @@ def residual_stage(draw, side: int) -> Residual:
     blocks, out = [], width
     for _ in range(draw(st.integers(1, 2))):
         transition = side >= 2 and draw(st.booleans())
+        averaged = transition and draw(st.booleans())
         side = side // 2 if transition else side
-        out = draw(WIDTHS) if transition else out
-        blocks.append(ResBlock(out, transition, draw(st.booleans()), draw(st.booleans()), draw(ALPHAS), draw(BETAS)))
+        if averaged:
+            out *= draw(st.integers(1, 3))
+        elif transition:
+            out = draw(WIDTHS)
+        blocks.append(ResBlock(out, transition, draw(st.booleans()), draw(st.booleans()), draw(ALPHAS), draw(BETAS),
+                               averaged))
     return Residual(width, draw(st.sampled_from([3, 1])), draw(PAD_VALUES), tuple(blocks), draw(st.booleans()))
 
 
