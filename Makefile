@@ -58,8 +58,10 @@ help:
 setup:
 	bash scripts/setup.sh
 
+# One worker per core; a file's tests stay on one worker, so its module fixtures (a Verilator
+# build, a lowered zoo model) are made once. ARGS="-n 0" runs serially.
 test:
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n auto --dist loadfile $(ARGS)
 
 CKPT_ARG = $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT))
 FLOW_ARGS = --backend $(BACKEND) --estimate $(ESTIMATE) $(if $(ESTIMATES_ONLY),--estimates-only) \
