@@ -39,12 +39,19 @@ def _env(cache: Path, fault: str | None = None) -> dict[str, str]:
     return env
 
 
+def _sigint_default() -> None:
+    """A build started from a terminal has SIGINT at its default. pytest-xdist's workers ignore it,
+    and a child inherits an ignored signal, so each build here restores it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _build_cmd(out: Path, args: list[str]) -> list[str]:
     return [sys.executable, "-m", "flows.cli", "build", "--model", MODEL, "--output-dir", str(out), *args]
 
 
 def _build(out: Path, args: list[str], cache: Path, fault: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(_build_cmd(out, args), cwd=REPO, env=_env(cache, fault), capture_output=True, text=True,
+                          preexec_fn=_sigint_default,
                           timeout=600)
 
 
@@ -139,7 +146,8 @@ def test_interrupt_at_step_start_is_one_line_and_resumes(refs, tmp_path, step):
     scratch = tmp_path / "tmpdir"
     scratch.mkdir()
     env = {**_env(refs["cache"], f"{step}:start:INT"), "TMPDIR": str(scratch)}
-    r = subprocess.run(_build_cmd(folder, B_ARGS), cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(_build_cmd(folder, B_ARGS), cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+                       preexec_fn=_sigint_default)
     assert r.returncode == 130
     assert r.stderr.strip().startswith("interrupted:") and len(r.stderr.strip().splitlines()) == 1, r.stderr
     _assert_no_leftovers(folder, scratch)
@@ -153,7 +161,7 @@ def _stop_during(folder: Path, refs, step: str, sig: int, delay: float, scratch:
     marker = f"] {step}"
     env = {**_env(refs["cache"]), "TMPDIR": str(scratch)}
     with subprocess.Popen(_build_cmd(folder, B_ARGS), cwd=REPO, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True) as proc:
+                          stderr=subprocess.STDOUT, text=True, preexec_fn=_sigint_default) as proc:
         for line in proc.stdout:
             if marker in line and line.startswith("["):
                 time.sleep(delay)
@@ -185,7 +193,7 @@ def test_stop_in_the_middle_of_a_step(refs, tmp_path, step, delay, sig):
 def test_second_build_of_a_folder_stops_naming_the_holder(refs, tmp_path):
     folder = _folder_at_a(refs, tmp_path)
     with subprocess.Popen(_build_cmd(folder, B_ARGS), cwd=REPO, env=_env(refs["cache"]), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True) as first:
+                          stderr=subprocess.STDOUT, text=True, preexec_fn=_sigint_default) as first:
         for line in first.stdout:
             if line.startswith("[") and "] fold" in line:
                 break
