@@ -114,3 +114,14 @@ def test_models_train_runs_a_conv_zoo_model(tmp_path):
     result = train(config)
     assert [(r["step"], r["epoch"]) for r in result.history] == [(1, 1), (2, 1)]
     assert result.checkpoint.is_file()
+
+
+def test_residual_transition_shortcut_is_the_averaged_stream_repeated():
+    from models.zoo.residual import ResidualBlock
+
+    h = torch.randn(2, 4, 5, 5)
+    block = ResidualBlock(4, 8, 1.0, True, True, False, -1.0, alpha=0.0).eval()  # alpha 0: the shortcut alone
+    with torch.no_grad():
+        assert torch.equal(block(h), F.avg_pool2d(h, 2).repeat(1, 2, 1, 1))
+    with pytest.raises(ValueError, match="6 is not a multiple"):
+        ResidualBlock(4, 6, 1.0, True, True, False, -1.0)
