@@ -51,6 +51,22 @@ STEM_BITS = 8
 CLASSIFIER_BITS = 4
 
 
+class AveragedShortcut(nn.Module):
+    """ReActNet's transition shortcut: the 2x2 average of the real stream, its channels
+    repeated to the block's width (out_channels must be a multiple of in_channels)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        if out_channels % in_channels:
+            raise ValueError(f"an averaged shortcut repeats {in_channels} channels; "
+                             f"{out_channels} is not a multiple")
+        self.pool, self.copies = nn.AvgPool2d(2), out_channels // in_channels
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        skip = self.pool(h)
+        return torch.cat([skip] * self.copies, 1) if self.copies > 1 else skip
+
+
 class ResidualBlock(nn.Module):
     def __init__(
         self,
@@ -64,32 +80,25 @@ class ResidualBlock(nn.Module):
         alpha: float = RESIDUAL_ALPHA,
         shortcut_bits: int | None = None,
     ) -> None:
-        """A transition's shortcut averages the stream (shortcut_bits None; the width must
-        grow by a whole factor) or is a binary conv of the pooled signs of that width."""
+        """A transition's shortcut averages the stream (shortcut_bits None) or is a binary
+        conv, of that weight width, of the pooled signs."""
         super().__init__()
         self.beta, self.alpha = beta, alpha
         self.sign = RSign(in_channels) if react else binary_act()
         self.pool = nn.MaxPool2d(2) if transition else nn.Identity()
         self.conv = binary_conv(in_channels, out_channels, 3, batchnorm, padding=1, pad_value=pad_value)
         self.act = RPReLU(out_channels) if react else nn.Identity()
-        self.shortcut: nn.Module | None = None
-        self.copies = 1
-        if transition and shortcut_bits is not None:
+        self.shortcut: nn.Module = nn.Identity()
+        self.shortcut_reads_signs = transition and shortcut_bits is not None
+        if self.shortcut_reads_signs:
             self.shortcut = binary_conv(in_channels, out_channels, 1, batchnorm, weight_bits=shortcut_bits)
         elif transition:
-            if out_channels % in_channels:
-                raise ValueError(f"an averaged shortcut repeats {in_channels} channels; "
-                                 f"{out_channels} is not a multiple")
-            self.shortcut, self.copies = nn.AvgPool2d(2), out_channels // in_channels
+            self.shortcut = AveragedShortcut(in_channels, out_channels)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         # Multiplying by 1 changes nothing; leaving it out keeps the graph smaller.
         b = self.pool(self.sign(h if self.beta == 1.0 else h * self.beta))
-        if isinstance(self.shortcut, nn.AvgPool2d):
-            skip = self.shortcut(h)
-            skip = torch.cat([skip] * self.copies, 1) if self.copies > 1 else skip
-        else:
-            skip = h if self.shortcut is None else self.shortcut(b)
+        skip = self.shortcut(b if self.shortcut_reads_signs else h)
         return skip + self.alpha * self.act(self.conv(b))
 
 
