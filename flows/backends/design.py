@@ -192,10 +192,10 @@ class DesignBuilder:
 
     def _skew_depth(self, tensor: str, consumer, siblings, s: Stream) -> int:
         """Beats a bypass branch must hold while a line-buffering op (a window generator) on a
-        sibling path fills its line buffer, or while its consumer reads the tensor's other copy."""
+        sibling path fills its line buffer, or while a concatenation reads the tensor's other copy.
+        An op that reads both copies in lockstep (ResidualAdd(x, x)) needs no such depth."""
         depth = LINK_FIFO_DEPTH
-        if sum(n is consumer for n in siblings) > 1 or (
-                consumer.op_type == "StreamConcat" and consumer.input[1] == tensor and len(siblings) > 1):
+        if consumer.op_type == "StreamConcat" and consumer.input[1] == tensor and len(siblings) > 1:
             # A concatenation takes a whole pixel from its first input before it reads the second,
             # which may come from this tensor too: Concat(x, x), or Concat(Concat(x, x), x).
             depth += math.ceil(self.model.get_tensor_shape(tensor)[-1] / s.elems)
