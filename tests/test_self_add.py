@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from golden_checks import assert_golden_equals_brevitas, brevitas_scores
 from test_compile_zoo import _randomise
 
 from flows.backends.design import LINK_FIFO_DEPTH
@@ -15,6 +16,7 @@ from flows.build.fold import auto_fold, layer_folds
 from flows.compile import lower
 from flows.sim.golden import run_golden
 from flows.sim.rtlsim import simulate
+from models.datasets import to_model_input
 from models.layers import BinaryConv2d, binary_act, input_quant
 from models.zoo.blocks import classifier
 
@@ -43,17 +45,23 @@ def accelerator(tmp_path_factory):
     auto_fold(hw, 2000)
     rtl = tmp_path_factory.mktemp("rtl")
     generate_rtl(hw, rtl)
-    return hw, rtl
+    return model, hw, rtl
 
 
 def test_lowers_to_an_add_reading_one_tensor_twice(accelerator):
-    hw, _ = accelerator
+    _, hw, _ = accelerator
     add = hw.get_nodes_by_op_type("ResidualAdd")
     assert len(add) == 1 and add[0].input[0] == add[0].input[1]
 
 
+def test_golden_equals_brevitas(accelerator):
+    model, hw, _ = accelerator
+    images = np.random.default_rng(6).integers(0, 256, size=(64, *SHAPE))
+    assert_golden_equals_brevitas(hw, images, brevitas_scores(model, to_model_input(images)))
+
+
 def test_rtl_equals_golden_at_predicted_rate_with_link_fifos_only(accelerator):
-    hw, rtl = accelerator
+    _, hw, rtl = accelerator
     depths = re.findall(r"\.DEPTH\((\d+)\)\s*\)\s*ResidualAdd_0_in_fifo_\d+_i", (rtl / "bnn_top.v").read_text())
     assert depths == [str(LINK_FIFO_DEPTH)] * 2
     images = np.random.default_rng(0).integers(0, 256, size=(4, *hw.get_tensor_shape("global_in")[1:]))
