@@ -1,13 +1,18 @@
-"""Brevitas forward against the golden model, shared by the compiler tests."""
+"""Checks shared by the compiler and RTL tests: Brevitas against the golden model, and the
+stitched RTL against both the golden model and the folding's predicted rate."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import torch
 from qonnx.core.modelwrapper import ModelWrapper
 
-from flows.sim.golden import run_golden
+from flows.build.fold import layer_folds
 from flows.frontend.lower import score_node, to_hw_layout
+from flows.sim.golden import run_golden
+from flows.sim.rtlsim import simulate
 
 
 def brevitas_scores(model: torch.nn.Module, x: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -35,3 +40,14 @@ def assert_golden_equals_brevitas(hw: ModelWrapper, hw_input: np.ndarray, scores
     ctx = run_golden(hw, to_hw_layout(hw_input), keep_all=True)
     assert np.array_equal(ctx[hw.graph.output[0].name][:, 0], scores.argmax(1))
     assert_same_order(ctx[score_node(hw).output[0]], scores)
+
+
+def assert_rtl_equals_golden_at_predicted_rate(hw: ModelWrapper, rtl: Path, images: np.ndarray) -> int:
+    """The RTL generated in `rtl` labels `images` (the hardware's input integers, NHWC) as the
+    golden model does, at the folding's predicted cycles per image within 5%; returns that
+    prediction."""
+    res = simulate(rtl, images)
+    assert np.array_equal(res.outputs[:, 0], run_golden(hw, images)["global_out"][:, 0])
+    predicted = max(f.cycles for f in layer_folds(hw))
+    assert abs(res.cycles_per_image - predicted) <= 0.05 * predicted, (res.cycles_per_image, predicted)
+    return predicted

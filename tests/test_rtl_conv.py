@@ -9,11 +9,11 @@ import torch
 from qonnx.custom_op.registry import getCustomOp
 
 from flows.compile import lower
-from flows.build.fold import auto_fold, layer_folds
-from flows.sim.golden import run_golden
+from flows.build.fold import auto_fold
 from flows.backends.rtlgen import generate_rtl
 from flows.sim.rtlsim import simulate
 from models.registry import create_model, model_info
+from golden_checks import assert_rtl_equals_golden_at_predicted_rate
 
 MODEL = "binarydensenet_nobn"
 
@@ -35,16 +35,9 @@ def _folded_rtl(tmp_path_factory, seed: int, target_cycles: int, bias_std: float
     return hw, rtl
 
 
-def _assert_golden_at_predicted_rate(hw, rtl, seed: int) -> int:
-    """Three random images through the RTL equal the golden model, at the folding's predicted
-    cycles per image within 5%; returns that prediction."""
+def _random_images(hw, seed: int) -> np.ndarray:
     shape = hw.get_tensor_shape("global_in")
-    images = np.random.default_rng(seed).integers(0, 256, size=(3, *shape[1:]))
-    res = simulate(rtl, images)
-    assert np.array_equal(res.outputs[:, 0], run_golden(hw, images)["global_out"][:, 0])
-    predicted = max(f.cycles for f in layer_folds(hw))
-    assert abs(res.cycles_per_image - predicted) <= 0.05 * predicted
-    return predicted
+    return np.random.default_rng(seed).integers(0, 256, size=(3, *shape[1:]))
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +46,8 @@ def accelerator(tmp_path_factory):
 
 
 def test_rtl_equals_golden_at_predicted_rate(accelerator):
-    _assert_golden_at_predicted_rate(*accelerator, seed=0)
+    hw, rtl = accelerator
+    assert_rtl_equals_golden_at_predicted_rate(hw, rtl, _random_images(hw, 0))
 
 
 def test_shards_give_the_single_process_result(accelerator, monkeypatch):
@@ -103,4 +97,4 @@ def test_whole_window_generators_equal_golden_at_predicted_rate(whole_windows):
     assert concats[0].get_nodeattr("PE") == sum(concats[0].get_nodeattr("InChannels")) == 48
     manifest = json.loads((rtl / "manifest.json").read_text())
     assert "bnn_swg_parallel.v" in manifest["verilog"] and "bnn_swg.v" in manifest["verilog"]
-    assert _assert_golden_at_predicted_rate(hw, rtl, seed=2) <= 3_000
+    assert assert_rtl_equals_golden_at_predicted_rate(hw, rtl, _random_images(hw, 2)) <= 3_000

@@ -5,15 +5,13 @@ the window sum holds a row; with the two-deep default the RTL ran 8% slower than
 import numpy as np
 import torch
 import torch.nn as nn
-from golden_checks import assert_golden_equals_brevitas, brevitas_scores
+from golden_checks import assert_golden_equals_brevitas, assert_rtl_equals_golden_at_predicted_rate, brevitas_scores
 from test_compile_zoo import _randomise
 
 from flows.backends.rtlgen import generate_rtl
-from flows.build.fold import auto_fold, layer_folds
+from flows.build.fold import auto_fold
 from flows.compile import lower
 from flows.frontend.lower import to_hw_layout
-from flows.sim.golden import run_golden
-from flows.sim.rtlsim import simulate
 from models.datasets import to_model_input
 from models.layers import RESIDUAL_ALPHA, BinaryConv2d, binary_act, input_quant
 from models.zoo.blocks import classifier
@@ -45,8 +43,4 @@ def test_rtl_equals_golden_at_predicted_rate(tmp_path):
     assert_golden_equals_brevitas(hw, images, brevitas_scores(model, to_model_input(images)))
     auto_fold(hw, 4_096)
     generate_rtl(hw, tmp_path)
-    hw_images = to_hw_layout(images[:4])
-    res = simulate(tmp_path, hw_images)
-    assert np.array_equal(res.outputs[:, 0], run_golden(hw, hw_images)["global_out"][:, 0])
-    predicted = max(f.cycles for f in layer_folds(hw))
-    assert abs(res.cycles_per_image - predicted) <= 0.05 * predicted
+    assert_rtl_equals_golden_at_predicted_rate(hw, tmp_path, to_hw_layout(images[:4]))

@@ -7,15 +7,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from golden_checks import assert_golden_equals_brevitas, brevitas_scores
+from golden_checks import assert_golden_equals_brevitas, assert_rtl_equals_golden_at_predicted_rate, brevitas_scores
 from test_compile_zoo import _randomise
 
 from flows.backends.design import LINK_FIFO_DEPTH
 from flows.backends.rtlgen import generate_rtl
-from flows.build.fold import auto_fold, layer_folds
+from flows.build.fold import auto_fold
 from flows.compile import lower
-from flows.sim.golden import run_golden
-from flows.sim.rtlsim import simulate
 from models.datasets import to_model_input
 from models.layers import BinaryConv2d, binary_act, input_quant
 from models.zoo.blocks import classifier
@@ -65,8 +63,4 @@ def test_rtl_equals_golden_at_predicted_rate_with_link_fifos_only(accelerator):
     depths = re.findall(r"\.DEPTH\((\d+)\)\s*\)\s*ResidualAdd_0_in_fifo_\d+_i", (rtl / "bnn_top.v").read_text())
     assert depths == [str(LINK_FIFO_DEPTH)] * 2
     images = np.random.default_rng(0).integers(0, 256, size=(4, *hw.get_tensor_shape("global_in")[1:]))
-    golden = run_golden(hw, images)
-    res = simulate(rtl, images)
-    assert np.array_equal(res.outputs[:, 0], golden["global_out"][:, 0])
-    predicted = max(f.cycles for f in layer_folds(hw))
-    assert abs(res.cycles_per_image - predicted) <= 0.05 * predicted
+    assert_rtl_equals_golden_at_predicted_rate(hw, rtl, images)

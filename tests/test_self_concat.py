@@ -9,14 +9,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from golden_checks import assert_golden_equals_brevitas, brevitas_scores
+from golden_checks import assert_golden_equals_brevitas, assert_rtl_equals_golden_at_predicted_rate, brevitas_scores
 from test_compile_zoo import _randomise
 
 from flows.backends.rtlgen import generate_rtl
-from flows.build.fold import auto_fold, layer_folds
+from flows.build.fold import auto_fold
 from flows.compile import lower
-from flows.sim.golden import run_golden
-from flows.sim.rtlsim import simulate
 from models.datasets import to_model_input
 from models.layers import BinaryConv2d, binary_act, input_quant
 from models.zoo.blocks import classifier
@@ -59,7 +57,4 @@ def test_rtl_equals_golden_at_predicted_rate(network, tmp_path):
     auto_fold(hw, 2_000)
     generate_rtl(hw, tmp_path)
     images = np.random.default_rng(7).integers(0, 256, size=(4, *hw.get_tensor_shape("global_in")[1:]))
-    res = simulate(tmp_path, images)
-    assert np.array_equal(res.outputs[:, 0], run_golden(hw, images)["global_out"][:, 0])
-    predicted = max(f.cycles for f in layer_folds(hw))
-    assert abs(res.cycles_per_image - predicted) <= 0.05 * predicted
+    assert_rtl_equals_golden_at_predicted_rate(hw, tmp_path, images)
