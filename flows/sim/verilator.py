@@ -126,11 +126,11 @@ def _port_widths(header: Path) -> tuple[int, int]:
     return widths["s_axis_tdata"], widths["m_axis_tdata"]
 
 
-# Verilator's runtime library is most of the C++ compile time and identical in
-# every build, so its objects are compiled once per Verilator version and reused.
 # Cycles between progress reports: about a second of a large design.
 PROGRESS_CYCLES = 1 << 20
 
+# Verilator's runtime library is most of the C++ compile time and identical in
+# every build, so its objects are compiled once per Verilator version and reused.
 RUNTIME_OBJS = ("verilated.o", "verilated_threads.o", "verilated_dpi.o")
 
 
@@ -160,15 +160,31 @@ def _build_key(sources: Sequence[Path], top: str, params: Mapping[str, ParamValu
     return h.hexdigest()[:20]
 
 
-def _publish_dir(dest: Path, files: Sequence[Path]) -> None:
-    """Create `dest` holding copies of `files`, atomically, tolerating a concurrent publisher."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
-    for f in files:
-        shutil.copy2(f, tmp / f.name)
-    try:
-        tmp.rename(dest)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
+def _reuse_runtime(runtime: Path, obj: Path) -> None:
+    for o in RUNTIME_OBJS:
+        if (runtime / o).is_file():
+            shutil.copy(runtime / o, obj / o)  # fresh mtime: make treats it as up to date
+
+
+def _publish_runtime(runtime: Path, obj: Path) -> None:
+    """Cache each runtime object this build compiled and the cache lacks, one file at a time.
+
+    Which objects a build compiles depends on its design (one without DPI has no
+    verilated_dpi.o), so the cache fills from whichever builds come first. Each file
+    appears whole, by rename, so a concurrent build sees it complete or not at all.
+    """
+    runtime.mkdir(parents=True, exist_ok=True)
+    for o in RUNTIME_OBJS:
+        if not (obj / o).is_file() or (runtime / o).is_file():
+            continue
+        fd, tmp = tempfile.mkstemp(prefix=f".{o}-", dir=runtime)
+        os.close(fd)
+        try:
+            shutil.copy2(obj / o, tmp)
+            os.replace(tmp, runtime / o)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def build_harness(
@@ -207,17 +223,13 @@ def build_harness(
         _run_tool(cmd)
         in_w, out_w = _port_widths(obj / "Vtop.h")
         runtime = _runtime_dir(root)
-        have_runtime = all((runtime / o).is_file() for o in RUNTIME_OBJS)
-        if have_runtime:
-            for o in RUNTIME_OBJS:
-                shutil.copy(runtime / o, obj / o)  # fresh mtime: make treats it as up to date
+        _reuse_runtime(runtime, obj)
         _run_tool([
             "make", "-C", str(obj), "-f", "Vtop.mk", f"-j{jobs or os.cpu_count() or 1}",
             f"USER_CPPFLAGS=-DTB_IN_W={in_w} -DTB_OUT_W={out_w}",
             f"OPT_FAST={CXX_OPT}", f"OPT_GLOBAL={CXX_OPT}", "Vtop",
         ])
-        if not have_runtime:
-            _publish_dir(runtime, [obj / o for o in RUNTIME_OBJS])
+        _publish_runtime(runtime, obj)
         shutil.copy2(obj / "Vtop", tmp / "Vtop")
         (tmp / "widths").write_text(f"{in_w} {out_w}\n")
         shutil.rmtree(obj)
